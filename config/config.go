@@ -1,0 +1,157 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults from the lifecycle document.
+const (
+	DefaultIdleTimeout  = 600 * time.Second
+	DefaultDrainTimeout = 30 * time.Second
+	DefaultConcurrency  = 16
+)
+
+// ErrInvalid marks a configuration error: a bad value in config.toml or the
+// environment. The daemon exits with the config exit code on it, which the
+// service files treat as "do not restart".
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is everything the daemon reads from config.toml and the environment.
+type Config struct {
+	File         string        // the config file consulted (may not exist)
+	IdleTimeout  time.Duration // 0 disables idle exit
+	DrainTimeout time.Duration
+	S3           S3
+	RemoteDir    string // [remote] dir: a directory remote
+}
+
+// S3 holds the [s3] table.
+type S3 struct {
+	Bucket      string
+	Prefix      string
+	Region      string
+	Endpoint    string
+	Concurrency int
+}
+
+// fileConfig mirrors config.toml. Pointers tell "unset" from zero.
+type fileConfig struct {
+	IdleTimeoutSecs  *int64 `toml:"daemon_idle_timeout_secs"`
+	DrainTimeoutSecs *int64 `toml:"drain_timeout_secs"`
+	S3               struct {
+		Bucket      string `toml:"bucket"`
+		Prefix      string `toml:"prefix"`
+		Region      string `toml:"region"`
+		Endpoint    string `toml:"endpoint"`
+		Concurrency *int64 `toml:"concurrency"`
+	} `toml:"s3"`
+	Remote struct {
+		Dir string `toml:"dir"`
+	} `toml:"remote"`
+}
+
+// FilePath is KACHE_CONFIG, else $XDG_CONFIG_HOME/kache/config.toml, else
+// ~/.config/kache/config.toml.
+func FilePath(getenv func(string) string) string {
+	if p := getenv("KACHE_CONFIG"); p != "" {
+		return p
+	}
+	if x := getenv("XDG_CONFIG_HOME"); x != "" {
+		return filepath.Join(x, "kache", "config.toml")
+	}
+	return filepath.Join(getenv("HOME"), ".config", "kache", "config.toml")
+}
+
+// Load reads the config file (a missing file is fine) and applies the
+// environment over it. Every error names the key and wraps ErrInvalid.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{File: FilePath(getenv), IdleTimeout: DefaultIdleTimeout,
+		DrainTimeout: DefaultDrainTimeout, S3: S3{Concurrency: DefaultConcurrency}}
+	var fc fileConfig
+	md, err := toml.DecodeFile(c.File, &fc)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return c, fmt.Errorf("%w: %s: %v (fix the file or point KACHE_CONFIG elsewhere)", ErrInvalid, c.File, err)
+	default:
+		if und := md.Undecoded(); len(und) > 0 {
+			return c, fmt.Errorf("%w: %s: unknown key %q", ErrInvalid, c.File, und[0].String())
+		}
+	}
+	if err := c.applyFile(fc); err != nil {
+		return c, err
+	}
+	return c, c.applyEnv(getenv)
+}
+
+func (c *Config) applyFile(fc fileConfig) error {
+	var err error
+	if fc.IdleTimeoutSecs != nil {
+		if c.IdleTimeout, err = seconds(c.File+": daemon_idle_timeout_secs", *fc.IdleTimeoutSecs); err != nil {
+			return err
+		}
+	}
+	if fc.DrainTimeoutSecs != nil {
+		if c.DrainTimeout, err = seconds(c.File+": drain_timeout_secs", *fc.DrainTimeoutSecs); err != nil {
+			return err
+		}
+	}
+	if fc.S3.Concurrency != nil {
+		if c.S3.Concurrency, err = concurrency(c.File+": s3.concurrency", *fc.S3.Concurrency); err != nil {
+			return err
+		}
+	}
+	c.S3.Bucket, c.S3.Prefix, c.S3.Region, c.S3.Endpoint = fc.S3.Bucket, fc.S3.Prefix, fc.S3.Region, fc.S3.Endpoint
+	c.RemoteDir = fc.Remote.Dir
+	return nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	if v := getenv("KACHE_DAEMON_IDLE_TIMEOUT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: KACHE_DAEMON_IDLE_TIMEOUT=%q is not a whole number of seconds (0 disables idle exit)", ErrInvalid, v)
+		}
+		if c.IdleTimeout, err = seconds("KACHE_DAEMON_IDLE_TIMEOUT", n); err != nil {
+			return err
+		}
+	}
+	if v := getenv("KACHE_S3_CONCURRENCY"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: KACHE_S3_CONCURRENCY=%q is not a whole number", ErrInvalid, v)
+		}
+		if c.S3.Concurrency, err = concurrency("KACHE_S3_CONCURRENCY", n); err != nil {
+			return err
+		}
+	}
+	for env, dst := range map[string]*string{"KACHE_S3_BUCKET": &c.S3.Bucket, "KACHE_S3_PREFIX": &c.S3.Prefix,
+		"KACHE_S3_REGION": &c.S3.Region, "KACHE_S3_ENDPOINT": &c.S3.Endpoint, "KACHE_REMOTE_DIR": &c.RemoteDir} {
+		if v := getenv(env); v != "" {
+			*dst = v
+		}
+	}
+	return nil
+}
+
+func seconds(key string, n int64) (time.Duration, error) {
+	const max = 366 * 24 * 3600
+	if n < 0 || n > max {
+		return 0, fmt.Errorf("%w: %s = %d is out of range (0 to %d seconds)", ErrInvalid, key, n, max)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func concurrency(key string, n int64) (int, error) {
+	if n < 1 || n > 256 {
+		return 0, fmt.Errorf("%w: %s = %d is out of range (1 to 256)", ErrInvalid, key, n)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,181 @@
+// Package rpc is the daemon's wire protocol: newline-delimited JSON over a
+// Unix socket, one request line answered by one response line, several per
+// connection. It holds the message types, the server that frames and bounds
+// them, and the client the CLI and the wrapper use.
+package rpc
+
+import "time"
+
+// ProtocolVersion is sent in every request. A daemon that does not speak the
+// client's version answers ErrProtocol instead of failing to decode.
+const ProtocolVersion = 1
+
+// MaxFrame caps one request or response line, newline included.
+const MaxFrame = 8 << 20
+
+// Op names a request, in snake_case as the Rust kache names them.
+type Op string
+
+// The requests a daemon understands.
+const (
+	OpStatus       Op = "status"
+	OpStats        Op = "stats"
+	OpBuildStarted Op = "build_started"
+	OpUpload       Op = "upload"
+	OpRemoteCheck  Op = "remote_check"
+	OpPrefetch     Op = "prefetch"
+	OpShutdown     Op = "shutdown"
+)
+
+// Request is one line sent by a client. Exactly the argument field that
+// matches Op is set.
+type Request struct {
+	Op          Op    `json:"op"`
+	Proto       int   `json:"proto"`
+	ClientEpoch int64 `json:"client_epoch"` // build epoch of the client binary in ns; 0 = unknown
+
+	Upload       *UploadArgs       `json:"upload,omitempty"`
+	RemoteCheck  *RemoteCheckArgs  `json:"remote_check,omitempty"`
+	Prefetch     *PrefetchArgs     `json:"prefetch,omitempty"`
+	BuildStarted *BuildStartedArgs `json:"build_started,omitempty"`
+	Shutdown     *ShutdownArgs     `json:"shutdown,omitempty"`
+}
+
+// UploadArgs hands the daemon entries whose intent files the client has
+// already written to the spool.
+type UploadArgs struct {
+	Entries []UploadEntry `json:"entries"`
+}
+
+// UploadEntry is one cache entry: a key and the file or directory holding it.
+type UploadEntry struct {
+	Key  string `json:"key"`
+	Path string `json:"path"`
+}
+
+// RemoteCheckArgs asks whether key exists remotely; a hit is downloaded into
+// the local store before the answer.
+type RemoteCheckArgs struct {
+	Key        string `json:"key"`
+	DeadlineMs int64  `json:"deadline_ms"`
+}
+
+// PrefetchArgs asks for keys to be downloaded into the store in the background.
+type PrefetchArgs struct {
+	Keys []string `json:"keys"`
+}
+
+// BuildStartedArgs records the start of a build session.
+type BuildStartedArgs struct {
+	SessionID string `json:"session_id"`
+}
+
+// ShutdownArgs carries why the daemon is asked to stop (for the log).
+type ShutdownArgs struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// Response is one line sent by the daemon. OK false comes with Error.
+type Response struct {
+	OK    bool   `json:"ok"`
+	Error *Error `json:"error,omitempty"`
+
+	Status   *Status         `json:"status,omitempty"`
+	Stats    *Stats          `json:"stats,omitempty"`
+	Found    *bool           `json:"found,omitempty"`
+	Upload   *UploadResult   `json:"upload,omitempty"`
+	Shutdown *ShutdownResult `json:"shutdown,omitempty"`
+	// Epoch tells the client how the daemon judged its epoch.
+	Epoch *EpochVerdict `json:"epoch,omitempty"`
+}
+
+// ErrorKind is a stable error class that crosses the socket; clients switch
+// on it, never on the message.
+type ErrorKind string
+
+// The error kinds a daemon answers.
+const (
+	ErrBadRequest   ErrorKind = "bad_request"     // malformed JSON or missing arguments
+	ErrTooLarge     ErrorKind = "frame_too_large" // a line over MaxFrame; the connection is closed
+	ErrUnknownOp    ErrorKind = "unknown_op"
+	ErrProtocol     ErrorKind = "protocol_mismatch"
+	ErrNotAvailable ErrorKind = "not_available" // the op exists but this daemon cannot do it
+	ErrNoRemote     ErrorKind = "no_remote"     // no remote configured; the intent stays in the spool
+	ErrShuttingDown ErrorKind = "shutting_down" // the daemon is draining; retry against the next one
+	ErrBusy         ErrorKind = "busy"          // connection cap reached
+	ErrTimeout      ErrorKind = "timeout"       // the request's deadline passed
+	ErrInternal     ErrorKind = "internal"
+)
+
+// Error is the error object of a failed response.
+type Error struct {
+	Kind    ErrorKind `json:"kind"`
+	Message string    `json:"message"`
+}
+
+func (e *Error) Error() string { return string(e.Kind) + ": " + e.Message }
+
+// EpochVerdict compares the client's epoch with the daemon's.
+type EpochVerdict struct {
+	Daemon   int64  `json:"daemon"`
+	Client   int64  `json:"client"`
+	Relation string `json:"relation"` // same, client_newer, daemon_newer, unknown
+}
+
+// UploadResult says how many entries the daemon queued.
+type UploadResult struct {
+	Queued int `json:"queued"`
+}
+
+// ShutdownResult acknowledges a shutdown; the drain report comes later in
+// the daemon's exit record (see docs/files.md).
+type ShutdownResult struct {
+	Pending int `json:"pending"` // uploads queued or in flight when the drain began
+}
+
+// Status is the daemon's answer to OpStatus. Its JSON is documented in
+// docs/protocol.md and is part of `kache daemon status --json`.
+type Status struct {
+	Pid           int        `json:"pid"`
+	Version       string     `json:"version"`
+	Epoch         int64      `json:"epoch"`
+	Exe           string     `json:"exe"`
+	State         string     `json:"state"`
+	StateSince    time.Time  `json:"state_since"`
+	StateCause    string     `json:"state_cause"`
+	StartedAt     time.Time  `json:"started_at"`
+	UptimeMs      int64      `json:"uptime_ms"`
+	IdleTimeoutS  int64      `json:"idle_timeout_secs"`
+	IdleDeadline  *time.Time `json:"idle_deadline,omitempty"` // nil when idle exit is disabled or work holds it off
+	Socket        string     `json:"socket"`
+	Log           string     `json:"log,omitempty"`
+	SocketActive  bool       `json:"socket_activated"`
+	RestartReason string     `json:"restart_reason,omitempty"`
+	Remote        string     `json:"remote"` // description of the configured remote, "none" if unset
+	Queue         QueueStats `json:"queue"`
+}
+
+// QueueStats is the upload queue as status shows it.
+type QueueStats struct {
+	Queued   int    `json:"queued"`
+	InFlight int    `json:"in_flight"`
+	Failed   int    `json:"failed"`
+	Spool    int    `json:"spool"`
+	Breaker  string `json:"breaker"`
+}
+
+// Stats is the daemon's answer to OpStats.
+type Stats struct {
+	UploadsCompleted int64      `json:"uploads_completed"`
+	UploadsSkipped   int64      `json:"uploads_skipped"`
+	UploadsFailed    int64      `json:"uploads_failed"`
+	BytesUploaded    int64      `json:"bytes_uploaded"`
+	Downloads        int64      `json:"downloads"`
+	BytesDownloaded  int64      `json:"bytes_downloaded"`
+	RemoteHits       int64      `json:"remote_check_hits"`
+	RemoteMisses     int64      `json:"remote_check_misses"`
+	Builds           int64      `json:"builds"`
+	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
+	LastBuildSession string     `json:"last_build_session,omitempty"`
+	Queue            QueueStats `json:"queue"`
+}

@@ -1,0 +1,52 @@
+// Package states names the daemon's states and the events that move it
+// between them. The transition table that joins them is in package
+// transitions; the goroutine that owns the machine is in package supervisor.
+package states
+
+// State is where the daemon is in its life.
+type State string
+
+// The daemon's states.
+const (
+	// Starting: config read, lock taken, listener being opened, spool replayed.
+	Starting State = "starting"
+	// Running: serving requests and uploading.
+	Running State = "running"
+	// Draining: asked to stop (shutdown request or signal); in-flight uploads
+	// get up to the drain timeout, the rest stay in the spool.
+	Draining State = "draining"
+	// IdleExiting: no request and no upload work for the idle timeout; drains
+	// (trivially, nothing is queued) and exits 0.
+	IdleExiting State = "idle_exiting"
+	// EpochStale: a newer kache binary exists (a newer client, or the binary
+	// on disk changed); drains and exits with the code that makes a service
+	// manager start the new binary.
+	EpochStale State = "epoch_stale"
+	// Stopped: the drain is over; the process exits.
+	Stopped State = "stopped"
+)
+
+// All lists every state, in the order they are documented.
+var All = []State{Starting, Running, Draining, IdleExiting, EpochStale, Stopped}
+
+// Event is something that happened to the daemon.
+type Event string
+
+// The daemon's events.
+const (
+	Ready         Event = "ready"          // listener open, spool replayed
+	StartFailed   Event = "start_failed"   // could not become ready
+	StopRequested Event = "stop_requested" // a shutdown request
+	Signaled      Event = "signaled"       // SIGTERM or SIGINT
+	IdleTimeout   Event = "idle_timeout"   // the idle timer expired with nothing to do
+	ClientNewer   Event = "client_newer"   // a request came from a newer binary
+	BinaryChanged Event = "binary_changed" // the watcher saw the binary replaced
+	DrainDone     Event = "drain_done"     // the drain finished or hit its cap
+	Forced        Event = "forced"         // a second signal: exit now
+)
+
+// AllEvents lists every event.
+var AllEvents = []Event{Ready, StartFailed, StopRequested, Signaled, IdleTimeout, ClientNewer, BinaryChanged, DrainDone, Forced}
+
+// Draining reports whether s is one of the states that drain before exit.
+func (s State) Draining() bool { return s == Draining || s == IdleExiting || s == EpochStale }

@@ -1,0 +1,51 @@
+// Package transitions holds the daemon's transition table, and the restart
+// escalation's, as data, and builds looplab/fsm machines from them.
+package transitions
+
+import (
+	"github.com/kunobi-ninja/kache/states"
+	"github.com/looplab/fsm"
+)
+
+// Transition is one row of a table: on Event, any of From moves to To.
+type Transition struct {
+	Event states.Event
+	From  []states.State
+	To    states.State
+}
+
+// Daemon is the daemon's transition table. Every state change of the daemon
+// is one of these rows; the supervisor refuses anything else.
+var Daemon = []Transition{
+	{states.Ready, []states.State{states.Starting}, states.Running},
+	{states.StartFailed, []states.State{states.Starting}, states.Stopped},
+	{states.StopRequested, []states.State{states.Running}, states.Draining},
+	{states.Signaled, []states.State{states.Starting, states.Running, states.IdleExiting}, states.Draining},
+	{states.IdleTimeout, []states.State{states.Running}, states.IdleExiting},
+	{states.ClientNewer, []states.State{states.Running}, states.EpochStale},
+	{states.BinaryChanged, []states.State{states.Running, states.IdleExiting}, states.EpochStale},
+	{states.DrainDone, []states.State{states.Draining, states.IdleExiting, states.EpochStale}, states.Stopped},
+	{states.Forced, []states.State{states.Starting, states.Running, states.Draining, states.IdleExiting, states.EpochStale}, states.Stopped},
+}
+
+// NewDaemon builds the daemon's machine in states.Starting.
+func NewDaemon(callbacks fsm.Callbacks) *fsm.FSM {
+	return fsm.NewFSM(string(states.Starting), events(Daemon), callbacks)
+}
+
+func events(table []Transition) fsm.Events {
+	evs := make(fsm.Events, 0, len(table))
+	for _, t := range table {
+		src := make([]string, len(t.From))
+		for i, s := range t.From {
+			src[i] = string(s)
+		}
+		evs = append(evs, fsm.EventDesc{Name: string(t.Event), Src: src, Dst: string(t.To)})
+	}
+	return evs
+}
+
+// Mermaid renders the daemon's diagram as looplab/fsm draws it.
+func Mermaid() (string, error) {
+	return fsm.VisualizeWithType(NewDaemon(nil), fsm.MermaidStateDiagram)
+}
