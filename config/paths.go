@@ -117,3 +117,7 @@ func (p Paths) EventsFile() string { return filepath.Join(p.CacheDir, "events.js
 
 // ClientBreakerFile records failed auto-starts for the crash-loop breaker.
 func (p Paths) ClientBreakerFile() string { return p.sibling(".autostart.json") }
+
+// RestartFile records the last `kache daemon restart`: why, and which tier
+// it was trying. The daemon it brings up reads it into its status.
+func (p Paths) RestartFile() string { return p.sibling(".restart.json") }

@@ -50,3 +50,29 @@ var AllEvents = []Event{Ready, StartFailed, StopRequested, Signaled, IdleTimeout
 
 // Draining reports whether s is one of the states that drain before exit.
 func (s State) Draining() bool { return s == Draining || s == IdleExiting || s == EpochStale }
+
+// RestartStep is where `kache daemon restart` is in its escalation.
+type RestartStep string
+
+// The restart escalation's steps: tier 1 kickstarts the service manager,
+// tier 2 kills lingering daemons and wipes their files, tier 3 spawns.
+const (
+	RestartCheck     RestartStep = "check"
+	RestartKickstart RestartStep = "kickstart" // tier 1
+	RestartKill      RestartStep = "kill"      // tier 2
+	RestartSpawn     RestartStep = "spawn"     // tier 3
+	RestartDone      RestartStep = "done"
+	RestartFailed    RestartStep = "failed"
+)
+
+// RestartEvent is the outcome of a restart step.
+type RestartEvent string
+
+// The restart escalation's events.
+const (
+	ServiceInstalled RestartEvent = "service_installed"
+	NoService        RestartEvent = "no_service"
+	Recovered        RestartEvent = "recovered"
+	StepFailed       RestartEvent = "step_failed"
+	Cleared          RestartEvent = "cleared"
+)

@@ -7,22 +7,25 @@ import (
 	"github.com/looplab/fsm"
 )
 
-// Transition is one row of a table: on Event, any of From moves to To.
-type Transition struct {
-	Event states.Event
-	From  []states.State
-	To    states.State
+// Row is one row of a transition table: on Event, any of From moves to To.
+type Row[E, S ~string] struct {
+	Event E
+	From  []S
+	To    S
 }
 
+// Transition is a row of the daemon's table.
+type Transition = Row[states.Event, states.State]
+
 // Daemon is the daemon's transition table. Every state change of the daemon
-// is one of these rows; the supervisor refuses anything else.
+// is one of these rows; the machine refuses anything else.
 var Daemon = []Transition{
 	{states.Ready, []states.State{states.Starting}, states.Running},
 	{states.StartFailed, []states.State{states.Starting}, states.Stopped},
-	{states.StopRequested, []states.State{states.Running}, states.Draining},
+	{states.StopRequested, []states.State{states.Starting, states.Running}, states.Draining},
 	{states.Signaled, []states.State{states.Starting, states.Running, states.IdleExiting}, states.Draining},
 	{states.IdleTimeout, []states.State{states.Running}, states.IdleExiting},
-	{states.ClientNewer, []states.State{states.Running}, states.EpochStale},
+	{states.ClientNewer, []states.State{states.Starting, states.Running}, states.EpochStale},
 	{states.BinaryChanged, []states.State{states.Running, states.IdleExiting}, states.EpochStale},
 	{states.DrainDone, []states.State{states.Draining, states.IdleExiting, states.EpochStale}, states.Stopped},
 	{states.Forced, []states.State{states.Starting, states.Running, states.Draining, states.IdleExiting, states.EpochStale}, states.Stopped},
@@ -30,10 +33,11 @@ var Daemon = []Transition{
 
 // NewDaemon builds the daemon's machine in states.Starting.
 func NewDaemon(callbacks fsm.Callbacks) *fsm.FSM {
-	return fsm.NewFSM(string(states.Starting), events(Daemon), callbacks)
+	return build(states.Starting, Daemon, callbacks)
 }
 
-func events(table []Transition) fsm.Events {
+// build turns a table into a looplab/fsm machine.
+func build[E, S ~string](initial S, table []Row[E, S], callbacks fsm.Callbacks) *fsm.FSM {
 	evs := make(fsm.Events, 0, len(table))
 	for _, t := range table {
 		src := make([]string, len(t.From))
@@ -42,7 +46,7 @@ func events(table []Transition) fsm.Events {
 		}
 		evs = append(evs, fsm.EventDesc{Name: string(t.Event), Src: src, Dst: string(t.To)})
 	}
-	return evs
+	return fsm.NewFSM(string(initial), evs, callbacks)
 }
 
 // Mermaid renders the daemon's diagram as looplab/fsm draws it.

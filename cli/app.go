@@ -1,0 +1,86 @@
+// Package cli is kache's command line: the daemon's lifecycle verbs and the
+// client verbs a build wrapper or a script calls. It returns errors and
+// never exits; cmd/kache/main.go alone turns them into exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/supervisor"
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Errors main maps to exit codes (docs/exit-codes.md).
+var (
+	// ErrUsage: bad flags, arguments or input (exit 2).
+	ErrUsage = errors.New("usage")
+	// ErrNotRunning: status found no daemon (exit 3, as systemctl status).
+	ErrNotRunning = errors.New("daemon not running")
+	// ErrMiss: `kache check` found nothing (exit 1, nothing printed as an error).
+	ErrMiss = errors.New("miss")
+)
+
+// Env is what a command may touch of the process: a seam for in-process tests.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Exe            string // path of this kache binary as invoked
+	Version        string
+}
+
+// usagef builds an ErrUsage with a message for the user.
+func usagef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
+}
+
+// Run runs the command line args (args[0] is the program name).
+func Run(ctx context.Context, env Env, args []string) error {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	app := newApp(&env)
+	return app.RunContext(ctx, args)
+}
+
+func newApp(env *Env) *ucli.App {
+	ucli.VersionPrinter = func(c *ucli.Context) { printVersion(env) }
+	return &ucli.App{
+		Name:           "kache",
+		Usage:          "build cache wrapper and its background daemon",
+		Version:        env.Version,
+		Writer:         env.Stdout,
+		ErrWriter:      env.Stderr,
+		ExitErrHandler: func(*ucli.Context, error) {}, // main chooses exit codes
+		OnUsageError:   onUsageError,
+		CommandNotFound: func(c *ucli.Context, name string) {
+			fmt.Fprintf(env.Stderr, "kache: no command %q; run `kache --help`\n", name)
+		},
+		Suggest:  true,
+		Commands: []*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env)},
+	}
+}
+
+func onUsageError(c *ucli.Context, err error, _ bool) error {
+	return usagef("%v (see `%s --help`)", err, c.Command.HelpName)
+}
+
+// printVersion prints the version and the build epoch of this binary.
+func printVersion(env *Env) {
+	epoch := supervisor.BinaryEpoch(env.Exe)
+	fmt.Fprintf(env.Stdout, "kache %s (build epoch %d, %s)\n", env.Version, epoch, time.Unix(0, epoch).UTC().Format(time.RFC3339Nano))
+}
+
+// paths resolves the socket and cache dir, with the fix in the error.
+func (env *Env) paths() (config.Paths, error) {
+	p, err := config.ResolvePaths(env.Getenv)
+	if err != nil {
+		return p, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return p, nil
+}

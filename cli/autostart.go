@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+)
+
+// The crash-loop breaker: after autostartLimit failed auto-starts within
+// autostartWindow, clients stop auto-starting for autostartCooldown. It
+// lives in a file beside the socket because every wrapper is a separate
+// process; a lost update under a race only delays the breaker by one try.
+const (
+	autostartLimit    = 3
+	autostartWindow   = time.Minute
+	autostartCooldown = 2 * time.Minute
+)
+
+// autostartNote is the breaker's file, and what status shows of it.
+type autostartNote struct {
+	Failures  []time.Time `json:"failures,omitempty"`
+	OpenUntil *time.Time  `json:"open_until,omitempty"`
+	LastError string      `json:"last_error,omitempty"`
+	Note      string      `json:"note,omitempty"`
+}
+
+type autostartBreaker struct {
+	path string
+	now  func() time.Time
+}
+
+func newAutostartBreaker(p config.Paths) *autostartBreaker {
+	return &autostartBreaker{path: p.ClientBreakerFile(), now: time.Now}
+}
+
+func (b *autostartBreaker) load() autostartNote {
+	var n autostartNote
+	data, err := os.ReadFile(b.path)
+	if err == nil {
+		_ = json.Unmarshal(data, &n)
+	}
+	return n
+}
+
+func (b *autostartBreaker) save(n autostartNote) {
+	data, _ := json.Marshal(n)
+	tmp := b.path + ".tmp"
+	if os.WriteFile(tmp, data, 0o600) == nil {
+		_ = os.Rename(tmp, b.path)
+	}
+}
+
+// Allow refuses while the breaker is open, saying until when and why.
+func (b *autostartBreaker) Allow() (bool, string) {
+	n := b.load()
+	if n.OpenUntil != nil && b.now().Before(*n.OpenUntil) {
+		return false, fmt.Sprintf("auto-start paused until %s after %d failed starts (last: %s); see `kache daemon log`, or run `kache daemon start` to try now",
+			n.OpenUntil.Local().Format(time.TimeOnly), autostartLimit, n.LastError)
+	}
+	return true, ""
+}
+
+// Record clears the breaker on success and counts a failure otherwise.
+func (b *autostartBreaker) Record(err error) {
+	if err == nil {
+		if _, statErr := os.Stat(b.path); statErr == nil {
+			_ = os.Remove(b.path)
+		}
+		return
+	}
+	n, now := b.load(), b.now()
+	kept := n.Failures[:0]
+	for _, t := range n.Failures {
+		if now.Sub(t) < autostartWindow {
+			kept = append(kept, t)
+		}
+	}
+	n.Failures, n.LastError = append(kept, now), err.Error()
+	if len(n.Failures) >= autostartLimit {
+		until := now.Add(autostartCooldown)
+		n.OpenUntil, n.Failures = &until, nil
+	}
+	b.save(n)
+}
+
+// readAutostart is the breaker's state for status, or nil when closed.
+func readAutostart(p config.Paths) *autostartNote {
+	b := newAutostartBreaker(p)
+	n := b.load()
+	if ok, why := b.Allow(); !ok {
+		n.Note = why
+		return &n
+	}
+	if len(n.Failures) > 0 {
+		n.Note = fmt.Sprintf("%d recent failed auto-start(s); last: %s", len(n.Failures), n.LastError)
+		return &n
+	}
+	return nil
+}

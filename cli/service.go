@@ -1,0 +1,54 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/service"
+)
+
+// serviceOptions describes this user's service for the service package,
+// carrying the KACHE_* variables in force into the unit.
+func serviceOptions(env *Env, p config.Paths) service.Options {
+	vars := map[string]string{}
+	for _, k := range []string{"KACHE_SOCKET_PATH", "KACHE_CACHE_DIR", "KACHE_CONFIG"} {
+		if v := env.Getenv(k); v != "" {
+			vars[k] = v
+		}
+	}
+	home, _ := os.UserHomeDir()
+	if h := env.Getenv("HOME"); h != "" {
+		home = h
+	}
+	return service.Options{Exe: env.Exe, Env: vars, Socket: p.Socket, Home: home, UID: os.Getuid(),
+		OS: runtime.GOOS, Out: env.Stdout}
+}
+
+func runInstall(ctx context.Context, env *Env) error {
+	p, err := env.paths()
+	if err != nil {
+		return err
+	}
+	res, err := service.Install(ctx, serviceOptions(env, p))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, res)
+	return nil
+}
+
+func runUninstall(ctx context.Context, env *Env) error {
+	p, err := env.paths()
+	if err != nil {
+		return err
+	}
+	res, err := service.Uninstall(ctx, serviceOptions(env, p))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, res)
+	return nil
+}

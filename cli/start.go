@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/states"
+	"github.com/kunobi-ninja/kache/supervisor"
+)
+
+const (
+	startTimeout = 10 * time.Second
+	logTailLines = 20
+)
+
+// runStart is `kache daemon start`.
+func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
+	p, err := env.paths()
+	if err != nil {
+		return err
+	}
+	st, started, err := ensureDaemon(ctx, env, p, timeout)
+	if err != nil {
+		return err
+	}
+	if !started {
+		fmt.Fprintf(env.Stdout, "kache daemon already running (pid %d, %s)\n", st.Pid, p.Socket)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "kache daemon started (pid %d, %s)\nlog: %s\n", st.Pid, p.Socket, p.LogFile())
+	return nil
+}
+
+// ensureDaemon returns the running daemon's status, spawning one if none
+// answers. Concurrent callers serialise on the spawn lock, so fifty starts
+// at once spawn one daemon.
+func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) (*rpc.Status, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if st := runningStatus(ctx, env, p); st != nil {
+		return st, false, nil
+	}
+	if err := supervisor.PrepareDir(p.Dir()); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	lock, err := supervisor.WaitLock(ctx, p.SpawnLock())
+	if err != nil {
+		return nil, false, fmt.Errorf("wait for the spawn lock %s: %w", p.SpawnLock(), err)
+	}
+	defer lock.Release()
+	if st := waitOldDaemon(ctx, env, p); st != nil {
+		return st, false, nil
+	}
+	st, err := spawn(ctx, env, p)
+	return st, err == nil, err
+}
+
+// runningStatus is the status of a daemon that answers and is running
+// (not draining toward its exit), or nil.
+func runningStatus(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
+	c := &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe), CallTimeout: statusTimeout}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil || st.State != string(states.Running) {
+		return nil
+	}
+	return st
+}
+
+// waitOldDaemon waits while a daemon holds the run lock: one that is
+// starting (return it once it runs) or draining toward its exit (return
+// nil once it has gone, so a fresh one can be spawned).
+func waitOldDaemon(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
+	prog := newProgress(env.Stderr)
+	for supervisor.LockHeld(p.RunLock()) {
+		if st := runningStatus(ctx, env, p); st != nil {
+			return st
+		}
+		prog.show("waiting for the daemon holding " + p.RunLock() + " to become ready or exit")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// spawn starts `kache daemon run --background` detached and waits until it
+// answers as running; on failure the error carries the log's last lines.
+func spawn(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, error) {
+	child, err := supervisor.Spawn(supervisor.SpawnOptions{Exe: env.Exe, Args: []string{"daemon", "run", "--background"},
+		Env: os.Environ(), LogPath: p.LogFile()})
+	if err != nil {
+		return nil, fmt.Errorf("spawn %s daemon run: %w", env.Exe, err)
+	}
+	var st *rpc.Status
+	prog := newProgress(env.Stderr)
+	err = child.WaitReady(ctx, func(ctx context.Context) error {
+		prog.show("waiting for the daemon to answer on " + p.Socket)
+		if st = runningStatus(ctx, env, p); st == nil {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, startFailure(p, err)
+	}
+	return st, nil
+}
+
+// startFailure explains a failed start with the tail of the daemon log.
+func startFailure(p config.Paths, err error) error {
+	lines, _ := supervisor.LogTail(p.LogFile(), logTailLines)
+	tail := strings.Join(lines, "\n  ")
+	if tail == "" {
+		tail = "(empty)"
+	}
+	return fmt.Errorf("the daemon did not start: %w\nlast lines of %s:\n  %s\nfix the cause above, or see `kache daemon log`", err, p.LogFile(), tail)
+}

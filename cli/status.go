@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/service"
+	"github.com/kunobi-ninja/kache/supervisor"
+)
+
+// ErrNotAnswering: a daemon holds the run lock or left a state file but
+// does not answer (exit 1, as LSB's "dead but pid file exists").
+var ErrNotAnswering = errors.New("daemon not answering")
+
+// statusTimeout bounds status: a stopped (SIGSTOP) daemon accepts
+// connections but never answers, and status must still return.
+const statusTimeout = 2 * time.Second
+
+// statusReport is `kache daemon status --json`, documented in docs/status.md.
+type statusReport struct {
+	Binary    binaryInfo              `json:"binary"`
+	Service   service.Info            `json:"service"`
+	Running   bool                    `json:"running"`
+	Socket    string                  `json:"socket"`
+	Log       string                  `json:"log"`
+	Daemon    *rpc.Status             `json:"daemon,omitempty"`
+	Epoch     *epochNote              `json:"epoch,omitempty"`
+	Problem   string                  `json:"problem,omitempty"`
+	StateFile *supervisor.StateRecord `json:"state_file,omitempty"`
+	LastExit  *supervisor.ExitRecord  `json:"last_exit,omitempty"`
+	Autostart *autostartNote          `json:"autostart,omitempty"`
+}
+
+type binaryInfo struct {
+	Version string `json:"version"`
+	Epoch   int64  `json:"epoch"`
+	Exe     string `json:"exe"`
+}
+
+// epochNote compares this binary with the running daemon.
+type epochNote struct {
+	Binary   int64  `json:"binary"`
+	Daemon   int64  `json:"daemon"`
+	Relation string `json:"relation"`
+	Note     string `json:"note,omitempty"`
+}
+
+// runStatus only reads: it never starts, stops or restarts anything.
+func runStatus(ctx context.Context, env *Env, asJSON bool) error {
+	p, err := env.paths()
+	if err != nil {
+		return err
+	}
+	r := gatherStatus(ctx, env, p)
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		printStatus(env.Stdout, r)
+	}
+	switch {
+	case r.Running:
+		return nil
+	case r.Problem != "":
+		return quiet(ErrNotAnswering)
+	}
+	return quiet(ErrNotRunning)
+}
+
+func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
+	epoch := supervisor.BinaryEpoch(env.Exe)
+	r := &statusReport{Binary: binaryInfo{env.Version, epoch, env.Exe}, Socket: p.Socket, Log: p.LogFile(),
+		Service: service.Status(serviceOptions(env, p))}
+	c := &rpc.Client{Socket: p.Socket, Epoch: epoch, CallTimeout: statusTimeout}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err == nil {
+		r.Running, r.Daemon = true, st
+		r.Epoch = noteEpoch(epoch, st.Epoch)
+	} else {
+		r.Problem = diagnose(p, err)
+	}
+	if rec, err := supervisor.ReadState(p.StateFile()); err == nil && !r.Running {
+		r.StateFile = &rec
+	}
+	if rec, err := supervisor.ReadExit(p.ExitFile()); err == nil {
+		r.LastExit = &rec
+	}
+	r.Autostart = readAutostart(p)
+	return r
+}
+
+// diagnose explains why the daemon did not answer; "" means plainly not
+// running (no lock holder, no socket).
+func diagnose(p config.Paths, err error) string {
+	held := supervisor.LockHeld(p.RunLock())
+	switch {
+	case held && rpc.IsNotRunning(err):
+		return "a process holds the run lock " + p.RunLock() + " but the socket does not accept connections (socket file deleted?): run `kache daemon restart`"
+	case held:
+		return fmt.Sprintf("the daemon holds the run lock but did not answer within %s (%v): it may be stopped or wedged; run `kache daemon restart`", statusTimeout, err)
+	case !rpc.IsNotRunning(err):
+		return fmt.Sprintf("something answers on %s but not as a kache daemon (%v)", p.Socket, err)
+	}
+	return ""
+}
+
+func noteEpoch(binary, daemon int64) *epochNote {
+	n := &epochNote{Binary: binary, Daemon: daemon, Relation: supervisor.Relation(binary, daemon)}
+	switch n.Relation {
+	case supervisor.RelationClientNewer:
+		n.Note = "this kache binary is newer than the running daemon: the daemon restarts itself on the next upload, stats or build request (or run `kache daemon restart` now)"
+	case supervisor.RelationDaemonNewer:
+		n.Note = "the daemon runs a newer kache than this binary; this client keeps using it"
+	}
+	return n
+}
+
+func printStatus(w io.Writer, r *statusReport) {
+	fmt.Fprintf(w, "kache %s (epoch %d)\n", r.Binary.Version, r.Binary.Epoch)
+	fmt.Fprintf(w, "service:  %s\n", describeService(r.Service))
+	switch {
+	case r.Running:
+		d := r.Daemon
+		fmt.Fprintf(w, "daemon:   running (pid %d, %s for %s: %s)\n", d.Pid, d.State, since(d.StateSince), d.StateCause)
+		fmt.Fprintf(w, "version:  %s (epoch %d), up %s\n", d.Version, d.Epoch, time.Duration(d.UptimeMs)*time.Millisecond)
+		if r.Epoch != nil && r.Epoch.Note != "" {
+			fmt.Fprintf(w, "epoch:    %s\n", r.Epoch.Note)
+		}
+		fmt.Fprintf(w, "remote:   %s\n", d.Remote)
+		fmt.Fprintf(w, "uploads:  %d queued, %d in flight, %d failed, %d in spool (breaker %s)\n", d.Queue.Queued, d.Queue.InFlight, d.Queue.Failed, d.Queue.Spool, d.Queue.Breaker)
+		fmt.Fprintf(w, "idle:     %s\n", describeIdle(d))
+		if d.RestartReason != "" {
+			fmt.Fprintf(w, "restart:  %s\n", d.RestartReason)
+		}
+	case r.Problem != "":
+		fmt.Fprintf(w, "daemon:   not answering: %s\n", r.Problem)
+	default:
+		fmt.Fprintf(w, "daemon:   stopped (start it with `kache daemon start`)\n")
+	}
+	fmt.Fprintf(w, "socket:   %s\nlog:      %s\n", r.Socket, r.Log)
+	if r.LastExit != nil && !r.Running {
+		fmt.Fprintf(w, "last exit: %s at %s: %s\n", r.LastExit.Reason, r.LastExit.At.Local().Format(time.DateTime), r.LastExit.Message)
+	}
+	if r.Autostart != nil && r.Autostart.Note != "" {
+		fmt.Fprintf(w, "autostart: %s\n", r.Autostart.Note)
+	}
+}
+
+func describeService(i service.Info) string {
+	if !i.Installed {
+		return "not installed"
+	}
+	return "installed (" + i.Manager + ", " + i.Path + ")"
+}
+
+func describeIdle(d *rpc.Status) string {
+	switch {
+	case d.IdleTimeoutS == 0:
+		return "idle exit disabled"
+	case d.IdleDeadline == nil:
+		return fmt.Sprintf("exits after %ds idle; held off by work in progress", d.IdleTimeoutS)
+	}
+	return fmt.Sprintf("exits after %ds idle, at %s (in %s)", d.IdleTimeoutS, d.IdleDeadline.Local().Format(time.TimeOnly), time.Until(*d.IdleDeadline).Round(time.Second))
+}
+
+func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }

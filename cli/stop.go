@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/supervisor"
+)
+
+// stopTimeout is longer than the 30 s drain cap plus closing.
+const stopTimeout = 45 * time.Second
+
+// runStop is `kache daemon stop`: ask for a graceful shutdown, show the
+// drain's progress, and return only once the daemon process has gone.
+func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
+	p, err := env.paths()
+	if err != nil {
+		return err
+	}
+	c := &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe)}
+	res, err := c.Shutdown(ctx, "kache daemon stop")
+	c.Close()
+	switch {
+	case rpc.IsNotRunning(err) && !supervisor.LockHeld(p.RunLock()):
+		fmt.Fprintln(env.Stdout, "no kache daemon running")
+		return nil
+	case err != nil:
+		return fmt.Errorf("ask the daemon to stop: %w (if it is wedged, run `kache daemon restart`)", err)
+	}
+	if res.Pending > 0 {
+		fmt.Fprintf(env.Stdout, "stopping: draining %d uploads (up to the drain timeout)\n", res.Pending)
+	}
+	if err := waitGone(ctx, env, p, timeout); err != nil {
+		return err
+	}
+	printExit(env, p)
+	return nil
+}
+
+// waitGone waits for the run lock to be released, showing drain progress.
+func waitGone(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	prog := newProgress(env.Stdout)
+	for supervisor.LockHeld(p.RunLock()) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout)
+		}
+		prog.show(drainProgress(ctx, p))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// drainProgress asks the draining daemon (it still answers status) how
+// much work is left.
+func drainProgress(ctx context.Context, p config.Paths) string {
+	c := &rpc.Client{Socket: p.Socket, CallTimeout: 500 * time.Millisecond}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return "waiting for the daemon to exit"
+	}
+	return fmt.Sprintf("draining: %d queued, %d in flight", st.Queue.Queued, st.Queue.InFlight)
+}
+
+func printExit(env *Env, p config.Paths) {
+	rec, err := supervisor.ReadExit(p.ExitFile())
+	if err != nil {
+		fmt.Fprintln(env.Stdout, "kache daemon stopped")
+		return
+	}
+	fmt.Fprintf(env.Stdout, "kache daemon stopped (pid %d): drained %d uploads, %d left for the next start\n", rec.Pid, rec.Drained, rec.Left)
+}

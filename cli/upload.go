@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/uploader"
+	ucli "github.com/urfave/cli/v2"
+)
+
+func uploadCommand(env *Env) *ucli.Command {
+	return &ucli.Command{
+		Name:      "upload",
+		Usage:     "hand cache entries to the daemon for upload; returns at once",
+		ArgsUsage: "[--key KEY PATH] [KEY=PATH ...]",
+		Description: "Writes an intent for each entry into the spool, then asks the daemon to upload it, starting the\n" +
+			"daemon if it is down. It never fails because of the daemon: at worst the intents wait for the next\n" +
+			"daemon. Exit codes: 0 handed over or kept, 2 bad input (bad key, missing path).",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "key", Usage: "key of the single entry given as the one PATH argument"},
+			&ucli.StringFlag{Name: "from", Usage: "read KEY=PATH lines from `FILE` (- for stdin)"},
+			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success"},
+		},
+		Action: func(c *ucli.Context) error {
+			entries, err := uploadEntries(c.String("key"), c.Args().Slice(), c.String("from"))
+			if err != nil {
+				return err
+			}
+			return runUpload(c.Context, env, entries, c.Bool("quiet"))
+		},
+	}
+}
+
+// uploadEntries collects the entries from --key, KEY=PATH arguments and --from.
+func uploadEntries(key string, args []string, from string) ([]uploader.Entry, error) {
+	var out []uploader.Entry
+	if key != "" {
+		if len(args) != 1 {
+			return nil, usagef("--key takes exactly one PATH argument, got %d", len(args))
+		}
+		return []uploader.Entry{{Key: key, Path: args[0]}}, nil
+	}
+	for _, a := range args {
+		e, err := parsePair(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if from != "" {
+		more, err := readPairs(from)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	if len(out) == 0 {
+		return nil, usagef("nothing to upload: give --key KEY PATH, KEY=PATH arguments, or --from FILE")
+	}
+	return out, nil
+}
+
+func parsePair(s string) (uploader.Entry, error) {
+	k, p, ok := strings.Cut(s, "=")
+	if !ok || k == "" || p == "" {
+		return uploader.Entry{}, usagef("%q is not KEY=PATH", s)
+	}
+	return uploader.Entry{Key: k, Path: p}, nil
+}
+
+func readPairs(name string) ([]uploader.Entry, error) {
+	f := os.Stdin
+	if name != "-" {
+		var err error
+		if f, err = os.Open(name); err != nil {
+			return nil, usagef("--from: %v", err)
+		}
+		defer f.Close()
+	}
+	var out []uploader.Entry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		e, err := parsePair(line)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// runUpload writes every intent first (bad input fails here, before any
+// daemon is involved), then hands the batch to the daemon.
+func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK bool) error {
+	p, err := env.paths()
+	if err != nil {
+		return err
+	}
+	epoch := supervisor.BinaryEpoch(env.Exe)
+	wire := make([]rpc.UploadEntry, len(entries))
+	for i, e := range entries {
+		if err := uploader.WriteIntent(p.SpoolDir(), e, epoch); err != nil {
+			return usagef("%v", err)
+		}
+		abs, _ := filepath.Abs(e.Path) // WriteIntent already proved it resolves
+		wire[i] = rpc.UploadEntry{Key: e.Key, Path: abs}
+	}
+	out := newWrapper(env, p, epoch).Upload(ctx, wire)
+	if out.Kept != nil {
+		fmt.Fprintf(env.Stderr, "kache: warning: %d upload(s) kept in %s for the next daemon: %v\n", len(entries), p.SpoolDir(), out.Kept)
+		return nil
+	}
+	if !quietOK {
+		fmt.Fprintf(env.Stdout, "queued %d upload(s)\n", out.Queued)
+	}
+	return nil
+}
+
+// newWrapper is the wrapper-side client: auto-start through the crash-loop
+// breaker, for uploads only.
+func newWrapper(env *Env, p config.Paths, epoch int64) *rpc.Wrapper {
+	return &rpc.Wrapper{
+		Client: &rpc.Client{Socket: p.Socket, Epoch: epoch},
+		Start: func(ctx context.Context) error {
+			_, _, err := ensureDaemon(ctx, env, p, startTimeout)
+			return err
+		},
+		Breaker: newAutostartBreaker(p),
+	}
+}

@@ -1,0 +1,62 @@
+// Command kache is the build cache wrapper and its background daemon.
+// main alone chooses exit codes; docs/exit-codes.md lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/kunobi-ninja/kache/cli"
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/service"
+	"github.com/kunobi-ninja/kache/supervisor"
+)
+
+// version is set at build time: -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Exe: executable(), Version: version}
+	err := cli.Run(context.Background(), env, os.Args)
+	code := exitCode(err)
+	if err != nil && !cli.IsQuiet(err) && code != 0 || errors.Is(err, supervisor.ErrAlreadyRunning) {
+		fmt.Fprintf(os.Stderr, "kache: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// exitCode maps an error onto the documented exit codes.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, supervisor.ErrAlreadyRunning):
+		return 0
+	case errors.Is(err, cli.ErrUsage):
+		return 2
+	case errors.Is(err, cli.ErrNotRunning):
+		return 3
+	case errors.Is(err, supervisor.ErrEpochStale):
+		return service.ExitEpochStale
+	case errors.Is(err, config.ErrInvalid):
+		return service.ExitConfig
+	}
+	return 1 // cli.ErrMiss, cli.ErrNotAnswering, supervisor.ErrForced, anything else
+}
+
+// executable is this binary's path as invoked, found on PATH if need be,
+// so that a symlink swap is watched at the link; else the resolved one.
+func executable() string {
+	if p, err := exec.LookPath(os.Args[0]); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return exe
+}

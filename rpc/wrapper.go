@@ -1,0 +1,135 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// Wrapper applies the build wrapper's offline rules on top of Client. The
+// wrapper sits on the build's critical path, so none of these calls ever
+// fails a build:
+//   - RemoteCheck never starts the daemon: offline is an immediate miss;
+//   - Upload (re)starts a downed daemon and re-sends; if it cannot, the
+//     intent already written to the spool waits for the next daemon;
+//   - Prefetch and BuildStarted are skipped while the daemon is offline.
+type Wrapper struct {
+	Client *Client
+	// Start starts a daemon and returns once it answers. Nil: never start.
+	Start func(ctx context.Context) error
+	// Breaker guards Start against a crash loop; nil: no breaker.
+	Breaker StartBreaker
+	// Tries bounds the start-and-resend attempts of Upload (default 3).
+	Tries int
+}
+
+// StartBreaker is the crash-loop breaker around auto-start: once starts
+// keep failing, clients stop trying for a cool-down. Implemented by the
+// cli over a file so that every client process shares it.
+type StartBreaker interface {
+	// Allow reports whether a start may be tried now, and why not.
+	Allow() (bool, string)
+	// Record notes a start attempt's outcome.
+	Record(err error)
+}
+
+// Offline reports whether err means "no daemon to talk to": not running,
+// or draining toward its exit.
+func Offline(err error) bool {
+	var e *Error
+	return IsNotRunning(err) || (errors.As(err, &e) && e.Kind == ErrShuttingDown)
+}
+
+// RemoteCheck asks for key with the given deadline. Offline or any error is
+// a miss, with the reason returned for the caller's stderr.
+func (w *Wrapper) RemoteCheck(ctx context.Context, key string, deadline time.Duration) (found bool, reason error) {
+	found, err := w.Client.RemoteCheck(ctx, key, deadline)
+	if err != nil {
+		return false, err
+	}
+	return found, nil
+}
+
+// UploadOutcome says what became of an upload call.
+type UploadOutcome struct {
+	Queued  int   // entries the daemon took
+	Started bool  // a daemon was (re)started for it
+	Kept    error // non-nil: the intents stay in the spool, and why
+}
+
+// Upload sends entries whose intents are already in the spool, starting
+// the daemon if it is offline, with bounded, jittered retries.
+func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutcome {
+	var out UploadOutcome
+	res, err := w.Client.Upload(ctx, entries)
+	for try := 0; err != nil && Offline(err) && try < w.tries(); try++ {
+		if serr := w.start(ctx); serr != nil {
+			err = serr
+			break
+		}
+		out.Started = true
+		res, err = w.Client.Upload(ctx, entries)
+		if err != nil && Offline(err) {
+			sleepJitter(ctx, try)
+		}
+	}
+	if err != nil {
+		out.Kept = err
+		return out
+	}
+	out.Queued = res.Queued
+	return out
+}
+
+// start runs Start through the breaker.
+func (w *Wrapper) start(ctx context.Context) error {
+	if w.Start == nil {
+		return errors.New("daemon offline and auto-start is off")
+	}
+	if w.Breaker != nil {
+		if ok, why := w.Breaker.Allow(); !ok {
+			return errors.New(why)
+		}
+	}
+	err := w.Start(ctx)
+	if w.Breaker != nil {
+		w.Breaker.Record(err)
+	}
+	return err
+}
+
+func (w *Wrapper) tries() int {
+	if w.Tries > 0 {
+		return w.Tries
+	}
+	return 3
+}
+
+// sleepJitter waits 50-150 ms times the attempt number, so many clients
+// that found the daemon gone do not retry in lockstep.
+func sleepJitter(ctx context.Context, try int) {
+	d := time.Duration(try+1) * time.Duration(50+rand.IntN(100)) * time.Millisecond
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Prefetch asks for keys in the background; skipped while offline.
+func (w *Wrapper) Prefetch(ctx context.Context, keys []string) (skipped bool, err error) {
+	err = w.Client.Prefetch(ctx, keys)
+	if Offline(err) {
+		return true, err
+	}
+	return false, err
+}
+
+// BuildStarted records a build session; skipped while offline.
+func (w *Wrapper) BuildStarted(ctx context.Context, session string) (skipped bool, err error) {
+	err = w.Client.BuildStarted(ctx, session)
+	if Offline(err) {
+		return true, err
+	}
+	return false, err
+}

@@ -1,0 +1,184 @@
+// Package supervisor runs the kache daemon: one goroutine owns the state
+// machine built by package transitions, and everything else (RPC handlers,
+// the idle timer, signals, the binary watcher, the drain) sends it events.
+// It also holds the process plumbing the daemon and its clients share: the
+// run lock, the state file, the listener, spawning and the log.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/states"
+	"github.com/kunobi-ninja/kache/transitions"
+	"github.com/kunobi-ninja/kache/uploader"
+	"github.com/looplab/fsm"
+)
+
+// Why Run returned. main turns these into exit codes (docs/exit-codes.md).
+var (
+	// ErrAlreadyRunning: another daemon holds the run lock or answers on the
+	// socket. Not a failure: a service manager must not loop on it.
+	ErrAlreadyRunning = errors.New("a kache daemon is already running")
+	// ErrEpochStale: the daemon exited because a newer kache binary exists;
+	// a service manager restarts it with the new binary.
+	ErrEpochStale = errors.New("exited for a newer kache binary")
+	// ErrForced: a second signal cut the drain short.
+	ErrForced = errors.New("forced exit before the drain finished")
+)
+
+// Options configure one daemon run. Zero values of the seams pick the real thing.
+type Options struct {
+	Paths   config.Paths
+	Config  config.Config
+	Version string
+	Exe     string
+	Epoch   int64 // build epoch of this binary, ns
+	Log     *slog.Logger
+	LogPath string // shown in status; empty when logging only to stderr
+
+	// Signals delivers SIGTERM/SIGINT; nil installs signal.Notify.
+	Signals <-chan os.Signal
+	// Remote builds the remote from the config; nil uses NewRemote.
+	Remote func(ctx context.Context, c config.Config) (uploader.Remote, error)
+	// WatchBinary turns the fsnotify watcher on the binary on or off.
+	WatchBinary bool
+}
+
+// event is a message to the loop: a state-machine event and why it happened.
+type event struct {
+	ev    states.Event
+	cause string
+}
+
+// Daemon is one running daemon. Only the loop goroutine touches machine.
+type Daemon struct {
+	o       Options
+	machine *fsm.FSM
+	events  chan event
+	pool    *uploader.Pool
+	remote  uploader.Remote // nil: no remote configured
+	srv     *rpc.Server
+	ln      net.Listener
+	lock    *Lock
+
+	activated     bool
+	restartReason string // from the restart file, when a restart brought us up
+	started   time.Time
+	activity  activity
+
+	mu     sync.Mutex // guards cur and builds, read by RPC handlers
+	cur    snapshot
+	builds buildStats
+
+	draining  bool         // a drain has been started
+	exitVia   states.State // the draining state the daemon left through
+	forced    bool         // a second signal cut the drain short
+	drainDone chan uploader.DrainReport
+	done      chan struct{} // closed when the loop returns
+	report    uploader.DrainReport
+}
+
+// snapshot is the state as status shows it.
+type snapshot struct {
+	state states.State
+	since time.Time
+	cause string
+}
+
+// Run starts a daemon and blocks until it has stopped. A nil error is a
+// clean exit (stop, signal, idle); see the Err* values for the others.
+func Run(ctx context.Context, o Options) error {
+	d, err := newDaemon(o)
+	if err != nil {
+		return err
+	}
+	if err := d.open(ctx); err != nil {
+		d.close()
+		return err
+	}
+	return d.loop(ctx)
+}
+
+func newDaemon(o Options) (*Daemon, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Remote == nil {
+		o.Remote = NewRemote
+	}
+	d := &Daemon{o: o, events: make(chan event, 64), started: time.Now(),
+		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{})}
+	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
+	d.activity.init(d.started)
+	d.restartReason = recentRestart(o.Paths.RestartFile())
+	d.machine = transitions.NewDaemon(fsm.Callbacks{"enter_state": d.onEnter})
+	return d, nil
+}
+
+// onEnter records and logs every state change. It runs inside fsm.Event on
+// the loop goroutine and does no I/O beyond the log line.
+func (d *Daemon) onEnter(_ context.Context, e *fsm.Event) {
+	cause := ""
+	if len(e.Args) > 0 {
+		cause, _ = e.Args[0].(string)
+	}
+	if e.Event == string(states.Forced) {
+		d.forced = true
+	}
+	d.mu.Lock()
+	d.cur = snapshot{state: states.State(e.Dst), since: time.Now(), cause: cause}
+	d.mu.Unlock()
+	d.o.Log.Info("state changed", "from", e.Src, "to", e.Dst, "event", e.Event, "cause", cause)
+}
+
+// state is the current snapshot; safe from any goroutine.
+func (d *Daemon) state() snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cur
+}
+
+// send hands an event to the loop. It never blocks past the daemon's end.
+func (d *Daemon) send(ev states.Event, cause string) {
+	select {
+	case d.events <- event{ev, cause}:
+	case <-d.done:
+	}
+}
+
+// fire applies one event on the loop goroutine. An event that does not
+// apply in the current state (a second stop while draining) is logged at
+// debug and ignored: it is not an error for the caller.
+func (d *Daemon) fire(ctx context.Context, e event) {
+	err := d.machine.Event(ctx, string(e.ev), e.cause)
+	var inv fsm.InvalidEventError
+	var noT fsm.NoTransitionError
+	switch {
+	case err == nil:
+		d.writeState()
+	case errors.As(err, &inv), errors.As(err, &noT):
+		d.o.Log.Debug("event ignored", "event", e.ev, "state", d.machine.Current(), "cause", e.cause)
+	default:
+		d.o.Log.Error("state machine", "event", e.ev, "err", err)
+	}
+}
+
+// writeState mirrors the snapshot into the state file for readers that
+// cannot reach the socket (restart, status of a wedged daemon).
+func (d *Daemon) writeState() {
+	s := d.state()
+	rec := StateRecord{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
+		State: string(s.state), StateSince: s.since, Cause: s.cause, StartedAt: d.started,
+		Socket: d.o.Paths.Socket, Log: d.o.LogPath, RestartReason: d.restartReason}
+	if err := WriteState(d.o.Paths.StateFile(), rec); err != nil {
+		d.o.Log.Warn("write state file", "err", err)
+	}
+}

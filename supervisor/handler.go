@@ -1,0 +1,125 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/states"
+	"github.com/kunobi-ninja/kache/uploader"
+)
+
+// defaultCheckDeadline applies when a remote_check carries no deadline.
+const defaultCheckDeadline = 3 * time.Second
+
+// handle answers one request. It runs on the RPC server's goroutines and
+// talks to the loop only through send.
+func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
+	switch req.Op {
+	case rpc.OpStatus:
+		return &rpc.Response{OK: true, Status: d.status(), Epoch: d.verdict(req.ClientEpoch)}
+	case rpc.OpStats:
+		return d.withEpoch(req, &rpc.Response{OK: true, Stats: d.stats()})
+	case rpc.OpBuildStarted:
+		d.recordBuild(req.BuildStarted.SessionID)
+		return d.withEpoch(req, rpc.OKResponse())
+	case rpc.OpUpload:
+		return d.withEpoch(req, d.upload(req.Upload.Entries))
+	case rpc.OpRemoteCheck:
+		return d.remoteCheck(ctx, req.RemoteCheck)
+	case rpc.OpPrefetch:
+		return d.prefetch(req.Prefetch.Keys)
+	case rpc.OpShutdown:
+		return d.shutdown(req.Shutdown)
+	}
+	return rpc.Fail(rpc.ErrUnknownOp, "unknown op %q", req.Op)
+}
+
+// withEpoch answers the request, then, if the client is newer, asks the
+// loop to go epoch-stale: the daemon drains and a fresh binary takes over.
+func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
+	v := d.verdict(req.ClientEpoch)
+	resp.Epoch = v
+	if v.Relation == RelationClientNewer {
+		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
+	}
+	return resp
+}
+
+func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
+	if d.state().state != states.Running {
+		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", d.state().state)
+	}
+	es := make([]uploader.Entry, len(entries))
+	for i, e := range entries {
+		es[i] = uploader.Entry{Key: e.Key, Path: e.Path}
+	}
+	n, err := d.pool.Enqueue(es)
+	switch {
+	case errors.Is(err, uploader.ErrNoRemote):
+		return rpc.Fail(rpc.ErrNoRemote, "no remote configured: set [s3] bucket or [remote] dir in %s (or KACHE_S3_BUCKET / KACHE_REMOTE_DIR); the intents stay in the spool", d.o.Config.File)
+	case errors.Is(err, uploader.ErrDraining):
+		return rpc.Fail(rpc.ErrShuttingDown, "daemon is draining; the intents stay in the spool for the next daemon")
+	case err != nil:
+		return rpc.Fail(rpc.ErrInternal, "enqueue: %v", err)
+	}
+	return &rpc.Response{OK: true, Upload: &rpc.UploadResult{Queued: n}}
+}
+
+func (d *Daemon) remoteCheck(ctx context.Context, a *rpc.RemoteCheckArgs) *rpc.Response {
+	if err := uploader.ValidKey(a.Key); err != nil {
+		return rpc.Fail(rpc.ErrBadRequest, "%v", err)
+	}
+	deadline := time.Duration(a.DeadlineMs) * time.Millisecond
+	if deadline <= 0 {
+		deadline = defaultCheckDeadline
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	found, err := d.pool.Fetch(ctx, a.Key)
+	switch {
+	case errors.Is(err, uploader.ErrNoRemote):
+		return rpc.Fail(rpc.ErrNoRemote, "no remote configured")
+	case errors.Is(err, context.DeadlineExceeded):
+		return rpc.Fail(rpc.ErrTimeout, "remote check of %s passed its %s deadline", a.Key, deadline)
+	case err != nil:
+		return rpc.Fail(rpc.ErrInternal, "remote check of %s: %v", a.Key, err)
+	}
+	return &rpc.Response{OK: true, Found: &found}
+}
+
+func (d *Daemon) prefetch(keys []string) *rpc.Response {
+	for _, k := range keys {
+		if err := uploader.ValidKey(k); err != nil {
+			return rpc.Fail(rpc.ErrBadRequest, "%v", err)
+		}
+	}
+	d.pool.Prefetch(keys)
+	return rpc.OKResponse()
+}
+
+func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
+	reason := "shutdown requested"
+	if a != nil && a.Reason != "" {
+		reason = a.Reason
+	}
+	queued, inFlight := d.pool.Progress()
+	go d.send(states.StopRequested, reason)
+	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight}}
+}
+
+// status is the daemon's view of itself for `kache daemon status`.
+func (d *Daemon) status() *rpc.Status {
+	s := d.state()
+	st := &rpc.Status{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
+		State: string(s.state), StateSince: s.since, StateCause: s.cause, StartedAt: d.started,
+		UptimeMs: time.Since(d.started).Milliseconds(), IdleTimeoutS: int64(d.o.Config.IdleTimeout / time.Second),
+		Socket: d.o.Paths.Socket, Log: d.o.LogPath, SocketActive: d.activated,
+		RestartReason: d.restartReason, Remote: d.remoteName(), Queue: d.queue()}
+	if dl, ok := d.idleDeadline(1); ok && s.state == states.Running {
+		st.IdleDeadline = &dl
+	}
+	return st
+}

@@ -1,0 +1,122 @@
+package supervisor
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/kunobi-ninja/kache/states"
+	"github.com/kunobi-ninja/kache/uploader"
+)
+
+// shutdownGrace bounds closing the RPC server after the drain.
+const shutdownGrace = 2 * time.Second
+
+// loop is the one goroutine that owns the state machine. It returns when
+// the machine reaches Stopped, with the reason as an error (nil = clean).
+func (d *Daemon) loop(ctx context.Context) error {
+	defer close(d.done)
+	defer d.close()
+	sigs := d.signals()
+	idle := newIdleTimer(d.o.Config.IdleTimeout)
+	defer idle.stop()
+	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
+	_ = Notify("READY=1\nSTATUS=running")
+	stopWatch := d.watchBinary()
+	defer stopWatch()
+	for d.state().state != states.Stopped {
+		select {
+		case e := <-d.events:
+			d.fire(ctx, e)
+		case s := <-sigs:
+			d.onSignal(ctx, s)
+		case <-idle.C():
+			d.onIdle(ctx, idle)
+		case rep := <-d.drainDone:
+			d.report = rep
+			d.fire(ctx, event{states.DrainDone, drainCause(rep)})
+		case <-ctx.Done():
+			d.fire(ctx, event{states.Signaled, "context cancelled"})
+		}
+		d.afterEvent()
+	}
+	return d.finish()
+}
+
+// afterEvent starts the slow work a state asks for, outside the FSM
+// callbacks: entering a draining state starts exactly one drain.
+func (d *Daemon) afterEvent() {
+	s := d.state()
+	if !s.state.Draining() || d.draining {
+		return
+	}
+	d.draining, d.exitVia = true, s.state
+	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
+	timeout := d.o.Config.DrainTimeout
+	go func() { d.drainDone <- d.pool.Drain(timeout) }()
+}
+
+// onSignal: the first SIGTERM/SIGINT drains, a second forces the exit.
+func (d *Daemon) onSignal(ctx context.Context, s os.Signal) {
+	if d.state().state.Draining() {
+		d.fire(ctx, event{states.Forced, "second signal " + s.String()})
+		return
+	}
+	d.fire(ctx, event{states.Signaled, "signal " + s.String()})
+}
+
+// signals returns the signal channel, installing signal.Notify unless a
+// test supplied its own.
+func (d *Daemon) signals() <-chan os.Signal {
+	if d.o.Signals != nil {
+		return d.o.Signals
+	}
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	return ch
+}
+
+func drainCause(r uploader.DrainReport) string {
+	return "drained " + itoa(r.Drained) + " uploads, " + itoa(r.Left) + " left for the next start"
+}
+
+// finish writes the exit record and maps how the machine got to Stopped
+// onto Run's result.
+func (d *Daemon) finish() error {
+	rec := ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
+		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
+	if d.forced {
+		rec.Left = d.pool.Stats().Spool
+	}
+	if err := WriteExit(d.o.Paths.ExitFile(), rec); err != nil {
+		d.o.Log.Warn("write exit record", "err", err)
+	}
+	d.o.Log.Info("daemon stopped", "reason", rec.Reason, "drained", rec.Drained, "left", rec.Left)
+	switch {
+	case d.forced:
+		return ErrForced
+	case d.exitVia == states.EpochStale:
+		return ErrEpochStale
+	}
+	return nil
+}
+
+// exitReason names why the daemon stopped, for the exit record and status.
+func (d *Daemon) exitReason() string {
+	switch {
+	case d.forced:
+		return "forced"
+	case d.exitVia == states.IdleExiting:
+		return "idle"
+	case d.exitVia == states.EpochStale:
+		return "epoch_stale"
+	case d.exitVia == states.Draining:
+		return "stop"
+	}
+	return "start_failed"
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

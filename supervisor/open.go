@@ -1,0 +1,126 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/uploader"
+)
+
+// open takes the run lock, opens the listener, replays the spool and starts
+// serving. Order matters: the stale socket is removed only under the lock.
+func (d *Daemon) open(ctx context.Context) error {
+	p := d.o.Paths
+	if err := PrepareDir(p.Dir()); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(p.CacheDir, 0o700); err != nil {
+		return fmt.Errorf("create cache dir: %w (set KACHE_CACHE_DIR to a writable directory)", err)
+	}
+	lock, err := TryLock(p.RunLock())
+	if errors.Is(err, ErrLocked) {
+		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), holderHint(p))
+	}
+	if err != nil {
+		return fmt.Errorf("run lock: %w", err)
+	}
+	d.lock = lock
+	d.writeState()
+	if err := d.listen(); err != nil {
+		return err
+	}
+	if err := d.startPool(ctx); err != nil {
+		return err
+	}
+	d.srv = rpc.NewServer(rpc.HandlerFunc(d.handle), rpc.ServerOptions{Log: d.o.Log, OnRequest: d.activity.touch})
+	go func() {
+		if err := d.srv.Serve(d.ln); err != nil {
+			d.o.Log.Error("rpc server", "err", err)
+		}
+	}()
+	return nil
+}
+
+// listen opens the socket, or takes the one systemd passed in.
+func (d *Daemon) listen() error {
+	ln, activated, err := Listen(d.o.Paths.Socket)
+	if errors.Is(err, ErrSocketLive) {
+		return fmt.Errorf("%w: %s answers connections", ErrAlreadyRunning, d.o.Paths.Socket)
+	}
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", d.o.Paths.Socket, err)
+	}
+	d.ln, d.activated = ln, activated
+	return nil
+}
+
+// startPool builds the remote and replays the spool. No remote configured
+// is not an error: the daemon runs, and uploads answer no_remote.
+func (d *Daemon) startPool(ctx context.Context) error {
+	remote, err := d.o.Remote(ctx, d.o.Config)
+	if err != nil {
+		return err
+	}
+	d.remote = remote
+	p := d.o.Paths
+	d.pool = uploader.NewPool(uploader.Options{Remote: remote, SpoolDir: p.SpoolDir(), FailedDir: p.FailedDir(),
+		StoreDir: p.StoreDir(), EventsFile: p.EventsFile(), Workers: d.o.Config.S3.Concurrency, Log: d.o.Log})
+	n, err := d.pool.Start(ctx)
+	if err != nil {
+		return fmt.Errorf("replay upload spool %s: %w", p.SpoolDir(), err)
+	}
+	if n > 0 {
+		d.o.Log.Info("replayed upload intents", "count", n)
+	}
+	return nil
+}
+
+// NewRemote picks the remote the config names: S3 if a bucket is set, else
+// a directory if one is set, else none (nil).
+func NewRemote(ctx context.Context, c config.Config) (uploader.Remote, error) {
+	switch {
+	case c.S3.Bucket != "":
+		r, err := uploader.NewS3(ctx, c.S3)
+		if err != nil {
+			return nil, fmt.Errorf("%w: s3: %v", config.ErrInvalid, err)
+		}
+		return r, nil
+	case c.RemoteDir != "":
+		r, err := uploader.NewDir(c.RemoteDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: remote.dir: %v", config.ErrInvalid, err)
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+// holderHint names the pid in the state file, if any, for the message.
+func holderHint(p config.Paths) string {
+	rec, err := ReadState(p.StateFile())
+	if err != nil || rec.Pid == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (pid %d, state %s)", rec.Pid, rec.State)
+}
+
+// close releases everything open() took, in reverse order. The socket file
+// is removed only when we bound it: an activated socket belongs to systemd.
+func (d *Daemon) close() {
+	if d.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		_ = d.srv.Shutdown(ctx)
+		cancel()
+	}
+	if d.ln != nil && !d.activated {
+		_ = os.Remove(d.o.Paths.Socket)
+	}
+	if d.lock != nil {
+		_ = os.Remove(d.o.Paths.StateFile())
+		_ = d.lock.Release()
+	}
+}

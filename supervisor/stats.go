@@ -1,0 +1,79 @@
+package supervisor
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/kunobi-ninja/kache/rpc"
+)
+
+// Epoch relations as status and responses report them.
+const (
+	RelationSame        = "same"
+	RelationClientNewer = "client_newer"
+	RelationDaemonNewer = "daemon_newer"
+	RelationUnknown     = "unknown"
+)
+
+// Relation compares a client's build epoch with a daemon's. Zero means
+// unknown on either side and never triggers a restart.
+func Relation(client, daemon int64) string {
+	switch {
+	case client == 0 || daemon == 0:
+		return RelationUnknown
+	case client > daemon:
+		return RelationClientNewer
+	case client < daemon:
+		return RelationDaemonNewer
+	}
+	return RelationSame
+}
+
+func (d *Daemon) verdict(client int64) *rpc.EpochVerdict {
+	return &rpc.EpochVerdict{Daemon: d.o.Epoch, Client: client, Relation: Relation(client, d.o.Epoch)}
+}
+
+// buildStats counts build_started requests.
+type buildStats struct {
+	count   int64
+	last    time.Time
+	session string
+}
+
+func (d *Daemon) recordBuild(session string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.builds.count++
+	d.builds.last, d.builds.session = time.Now(), session
+}
+
+func (d *Daemon) stats() *rpc.Stats {
+	ps := d.pool.Stats()
+	st := &rpc.Stats{UploadsCompleted: ps.UploadsCompleted, UploadsSkipped: ps.UploadsSkipped,
+		UploadsFailed: ps.UploadsFailed, BytesUploaded: ps.BytesUploaded, Downloads: ps.Downloads,
+		BytesDownloaded: ps.BytesDownloaded, RemoteHits: ps.RemoteHits, RemoteMisses: ps.RemoteMisses,
+		Queue: d.queue()}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st.Builds, st.LastBuildSession = d.builds.count, d.builds.session
+	if !d.builds.last.IsZero() {
+		last := d.builds.last
+		st.LastBuildAt = &last
+	}
+	return st
+}
+
+func (d *Daemon) queue() rpc.QueueStats {
+	ps := d.pool.Stats()
+	return rpc.QueueStats{Queued: ps.Queued, InFlight: ps.InFlight, Failed: ps.FailedIntents,
+		Spool: ps.Spool, Breaker: ps.Breaker}
+}
+
+func (d *Daemon) remoteName() string {
+	if d.remote != nil {
+		return d.remote.String()
+	}
+	return "none"
+}
+
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
