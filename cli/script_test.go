@@ -1,0 +1,208 @@
+package cli_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// kacheBin is the real kache binary, built once by TestMain; every script
+// runs it as a process, as a user would.
+var kacheBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kache-bin")
+	if err != nil {
+		panic(err)
+	}
+	kacheBin = filepath.Join(dir, "kache")
+	build := exec.Command("go", "build", "-o", kacheBin, "../cmd/kache")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build kache:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestScripts runs every scenario in testdata/script against the binary.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: scriptSetup, Cmds: scriptCmds,
+		RequireExplicitExec: true})
+}
+
+// scriptSetup gives each script its own cache dir, config, HOME and a short
+// socket path (the work dir is too long for a Unix socket), and kills any
+// daemon the script left behind.
+func scriptSetup(e *testscript.Env) error {
+	sockDir, err := os.MkdirTemp("/tmp", "ks")
+	if err != nil {
+		return err
+	}
+	work := e.WorkDir
+	e.Setenv("PATH", filepath.Dir(kacheBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	e.Setenv("KACHE_BIN", kacheBin)
+	e.Setenv("HOME", filepath.Join(work, "home"))
+	e.Setenv("XDG_CONFIG_HOME", filepath.Join(work, "config"))
+	e.Setenv("XDG_CACHE_HOME", filepath.Join(work, "xdgcache"))
+	e.Setenv("KACHE_CACHE_DIR", filepath.Join(work, "cache"))
+	e.Setenv("KACHE_SOCKET_PATH", filepath.Join(sockDir, "daemon.sock"))
+	e.Setenv("SOCKDIR", sockDir)
+	for _, k := range []string{"KACHE_CONFIG", "KACHE_LOG", "KACHE_DAEMON_IDLE_TIMEOUT", "KACHE_REMOTE_DIR", "KACHE_S3_BUCKET", "KACHE_S3_ENDPOINT"} {
+		e.Setenv(k, "")
+	}
+	e.Defer(func() {
+		killLeftovers(sockDir)
+		os.RemoveAll(sockDir)
+	})
+	return nil
+}
+
+// killLeftovers SIGKILLs every daemon still serving a socket in sockDir.
+func killLeftovers(sockDir string) {
+	procs, _ := supervisor.FindDaemons(filepath.Join(sockDir, "daemon.sock"))
+	for _, p := range procs {
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	}
+}
+
+// scriptCmds are the commands scripts get beyond testscript's own. Other
+// test files add theirs in init.
+var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	"waitfor":   cmdWaitFor,
+	"daemonsig": cmdDaemonSig,
+	"sendraw":   cmdSendRaw,
+	"daemonpid": cmdDaemonPid,
+}
+
+// paths resolves the script's kache paths from its environment.
+func paths(ts *testscript.TestScript) config.Paths {
+	p, err := config.ResolvePaths(ts.Getenv)
+	ts.Check(err)
+	return p
+}
+
+// cmdWaitFor polls a condition until it holds or the deadline passes:
+//
+//	waitfor [-t 10s] running|stopped|locked|file PATH|nofile PATH|log TEXT|count N GLOB
+//
+// running: status exits 0; stopped: the run lock is free.
+func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	timeout := 15 * time.Second
+	if len(args) > 1 && args[0] == "-t" {
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		timeout, args = d, args[2:]
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: waitfor [-t D] condition [args]")
+	}
+	cond := condition(ts, args)
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor %s: not true after %s", strings.Join(args, " "), timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func condition(ts *testscript.TestScript, args []string) func() bool {
+	p := paths(ts)
+	switch args[0] {
+	case "running":
+		return func() bool {
+			return exec.Command(kacheBin, "daemon", "status").Run() == nil
+		}
+	case "stopped":
+		return func() bool { return !supervisor.LockHeld(p.RunLock()) }
+	case "locked":
+		return func() bool { return supervisor.LockHeld(p.RunLock()) }
+	case "file":
+		return func() bool { _, err := os.Stat(ts.MkAbs(args[1])); return err == nil }
+	case "nofile":
+		return func() bool { _, err := os.Stat(ts.MkAbs(args[1])); return os.IsNotExist(err) }
+	case "log":
+		return func() bool {
+			data, _ := os.ReadFile(p.LogFile())
+			return strings.Contains(string(data), strings.Join(args[1:], " "))
+		}
+	case "count":
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		return func() bool {
+			m, _ := filepath.Glob(ts.MkAbs(args[2]))
+			return len(m) == n
+		}
+	}
+	ts.Fatalf("waitfor: unknown condition %q", args[0])
+	return nil
+}
+
+// daemonPid is the pid in the state file.
+func daemonPid(ts *testscript.TestScript) int {
+	rec, err := supervisor.ReadState(paths(ts).StateFile())
+	ts.Check(err)
+	return rec.Pid
+}
+
+// cmdDaemonPid stores the daemon's pid in the named variable.
+func cmdDaemonPid(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: daemonpid VAR")
+	}
+	ts.Setenv(args[0], strconv.Itoa(daemonPid(ts)))
+}
+
+// cmdDaemonSig sends a signal (TERM, INT, KILL, STOP, CONT) to the daemon.
+func cmdDaemonSig(ts *testscript.TestScript, neg bool, args []string) {
+	sigs := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL,
+		"STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
+	if len(args) != 1 || sigs[args[0]] == 0 {
+		ts.Fatalf("usage: daemonsig TERM|INT|KILL|STOP|CONT")
+	}
+	ts.Check(syscall.Kill(daemonPid(ts), sigs[args[0]]))
+}
+
+// cmdSendRaw writes a file's bytes to the socket as they are and prints the
+// response lines the daemon sends back until it closes or goes quiet.
+//
+//	sendraw FILE | sendraw -size N (N bytes of 'a' with no newline)
+func cmdSendRaw(ts *testscript.TestScript, neg bool, args []string) {
+	var payload []byte
+	switch {
+	case len(args) == 2 && args[0] == "-size":
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		payload = []byte(strings.Repeat("a", n))
+	case len(args) == 1:
+		payload = []byte(ts.ReadFile(args[0]))
+	default:
+		ts.Fatalf("usage: sendraw FILE | sendraw -size N")
+	}
+	conn, err := net.DialTimeout("unix", paths(ts).Socket, 2*time.Second)
+	ts.Check(err)
+	defer conn.Close()
+	go func() { _, _ = conn.Write(payload) }()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		fmt.Fprintln(ts.Stdout(), sc.Text())
+		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	}
+}
