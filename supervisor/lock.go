@@ -1,0 +1,102 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// ErrLocked means another open file description (normally another process)
+// holds the lock. It is the single-instance signal, not a failure.
+var ErrLocked = errors.New("lock is held by another process")
+
+// Lock is an exclusive flock(2) on a file. flock locks belong to the open
+// file description, not the process: the kernel drops the lock when the
+// holder dies, however it dies, so a kill -9 never leaves a stale lock. The
+// same property makes two TryLock calls in one process conflict.
+type Lock struct {
+	f    *os.File
+	path string
+}
+
+// TryLock takes the lock on path without waiting, creating the file 0600.
+// It returns ErrLocked if someone else holds it.
+func TryLock(path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := flockNB(f); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("flock %s: %w", path, err)
+	}
+	return &Lock{f: f, path: path}, nil
+}
+
+// flockNB retries EINTR, which a signal arriving mid-call can cause.
+func flockNB(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// WaitLock takes the lock, waiting until ctx ends. It polls TryLock with a
+// short backoff instead of a blocking flock because a blocking flock cannot
+// be cancelled: a goroutine stuck in it would outlive the deadline.
+func WaitLock(ctx context.Context, path string) (*Lock, error) {
+	delay := 2 * time.Millisecond
+	for {
+		l, err := TryLock(path)
+		if !errors.Is(err, ErrLocked) {
+			return l, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(delay*2, 50*time.Millisecond)
+	}
+}
+
+// Release drops the lock. The file stays: removing it would let a waiter
+// lock the unlinked inode while a newcomer locks a fresh file of the same
+// name, and both would believe they hold the lock.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("release lock %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// LockHeld reports whether some process holds the lock on path, by taking
+// and dropping it. A missing file means nobody holds it; the probe does not
+// create one. The answer can be stale the moment it returns: use it to
+// report, and TryLock to decide.
+func LockHeld(path string) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	l, err := TryLock(path)
+	if err != nil {
+		return errors.Is(err, ErrLocked)
+	}
+	_ = l.Release()
+	return false
+}
