@@ -1,0 +1,96 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+const (
+	// LogLimit is the size past which the daemon log is rotated, as the
+	// lifecycle document says (2 MiB).
+	LogLimit = 2 << 20
+	// RotatedMarker opens every log file that a rotation creates.
+	RotatedMarker = "--- log rotated ---\n"
+	// ljNeverMB is lumberjack's MaxSize in MB: so large (1 TiB) that it
+	// never rotates on its own, since its unit is whole megabytes and our
+	// limit is 2 MiB counted in bytes, with a marker to write.
+	ljNeverMB = 1 << 20
+)
+
+// rotatingLog rotates a lumberjack.Logger itself, at a byte limit, and
+// opens each new generation with RotatedMarker. lumberjack keeps one backup
+// (daemon-<time>.log beside daemon.log) and removes older ones.
+type rotatingLog struct {
+	mu    sync.Mutex
+	lj    *lumberjack.Logger
+	size  int64 // bytes in the current file, ours and whatever was there
+	fresh bool  // the file holds nothing but, at most, the marker
+	limit int64
+}
+
+// OpenLog returns the daemon's log writer: rotated once the file would grow
+// past LogLimit, while the daemon runs (the Rust kache only reset it at
+// spawn), keeping exactly one previous generation. It is safe for
+// concurrent use, but lumberjack assumes it is the file's only writer, so
+// only the daemon may open it. Close leaves lumberjack's mill goroutine
+// running (a known lumberjack leak).
+func OpenLog(path string) (io.WriteCloser, error) {
+	return openLog(path, LogLimit)
+}
+
+// openLog is OpenLog with the limit as a parameter, for tests.
+func openLog(path string, limit int64) (*rotatingLog, error) {
+	var size int64
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil:
+		size = fi.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	lj := &lumberjack.Logger{Filename: path, MaxSize: ljNeverMB, MaxBackups: 1}
+	return &rotatingLog{lj: lj, size: size, fresh: size == 0, limit: limit}, nil
+}
+
+// Write appends p, rotating first if p would take the file past the limit.
+// A single write larger than the limit goes whole into a fresh file rather
+// than being split mid-line.
+func (l *rotatingLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.fresh && l.size+int64(len(p)) > l.limit {
+		if err := l.rotate(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := l.lj.Write(p)
+	l.size += int64(n)
+	l.fresh = l.fresh && n == 0
+	return n, err
+}
+
+// rotate moves the current file aside and starts the next with the marker.
+func (l *rotatingLog) rotate() error {
+	if err := l.lj.Rotate(); err != nil {
+		return fmt.Errorf("rotate log %s: %w", l.lj.Filename, err)
+	}
+	n, err := l.lj.Write([]byte(RotatedMarker))
+	l.size, l.fresh = int64(n), true
+	if err != nil {
+		return fmt.Errorf("write log %s: %w", l.lj.Filename, err)
+	}
+	return nil
+}
+
+// Close closes the current file.
+func (l *rotatingLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lj.Close()
+}
