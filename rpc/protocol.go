@@ -4,7 +4,14 @@
 // them, and the client the CLI and the wrapper use.
 package rpc
 
-import "time"
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
 
 // ProtocolVersion is sent in every request. A daemon that does not speak the
 // client's version answers ErrProtocol instead of failing to decode.
@@ -178,4 +185,119 @@ type Stats struct {
 	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
 	LastBuildSession string     `json:"last_build_session,omitempty"`
 	Queue            QueueStats `json:"queue"`
+}
+
+// check validates a decoded request's envelope: version first (a newer
+// client's ops would otherwise look unknown), then the op, then its
+// arguments. It returns nil for a well-formed request.
+func check(req *Request) *Response {
+	if req.Proto != ProtocolVersion {
+		return Fail(ErrProtocol, "client speaks protocol %d but the daemon speaks %d; run `kache daemon restart` to start the daemon from the installed kache, or upgrade kache so client and daemon match",
+			req.Proto, ProtocolVersion)
+	}
+	missing, known := missingArgs(req)
+	if !known {
+		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown", req.Op)
+	}
+	if missing != "" {
+		return Fail(ErrBadRequest, "op %q: %s", req.Op, missing)
+	}
+	return nil
+}
+
+// missingArgs names what an op's arguments lack ("" if nothing) and whether
+// the op is known at all.
+func missingArgs(req *Request) (string, bool) {
+	switch req.Op {
+	case OpStatus, OpStats, OpShutdown:
+		return "", true
+	case OpUpload:
+		return uploadMissing(req.Upload), true
+	case OpRemoteCheck:
+		a := req.RemoteCheck
+		if a == nil || a.Key == "" {
+			return `needs "remote_check": {"key": ..., "deadline_ms": ...}`, true
+		}
+		if a.DeadlineMs < 0 {
+			return "deadline_ms must not be negative", true
+		}
+		return "", true
+	case OpPrefetch:
+		if req.Prefetch == nil || len(req.Prefetch.Keys) == 0 {
+			return `needs "prefetch": {"keys": [...]} with at least one key`, true
+		}
+		return "", true
+	case OpBuildStarted:
+		if req.BuildStarted == nil {
+			return `needs "build_started": {"session_id": ...}`, true
+		}
+		return "", true
+	}
+	return "", false
+}
+
+func uploadMissing(a *UploadArgs) string {
+	if a == nil || len(a.Entries) == 0 {
+		return `needs "upload": {"entries": [{"key": ..., "path": ...}]} with at least one entry`
+	}
+	for i, e := range a.Entries {
+		if e.Key == "" || e.Path == "" {
+			return fmt.Sprintf("entry %d needs both key and path", i)
+		}
+	}
+	return ""
+}
+
+// errFrameTooLarge is returned by readFrame for a line over MaxFrame.
+var errFrameTooLarge = fmt.Errorf("line exceeds %d bytes", MaxFrame)
+
+// readFrame reads one line of at most MaxFrame bytes, newline included, and
+// returns it without the newline. It never holds more than MaxFrame bytes,
+// so a peer cannot make it buffer an endless line. Unterminated data before
+// EOF is returned with io.EOF, so `printf ... | nc -U` still gets an answer.
+// The line is valid until the next read from r.
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxFrame {
+			return nil, errFrameTooLarge
+		}
+		switch {
+		case err == nil && line == nil:
+			return chunk[:len(chunk)-1], nil
+		case err == nil:
+			line = appendCapped(line, chunk)
+			return line[:len(line)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			line = appendCapped(line, chunk)
+		case errors.Is(err, io.EOF) && len(line)+len(chunk) > 0:
+			return appendCapped(line, chunk), io.EOF
+		default:
+			return nil, err
+		}
+	}
+}
+
+// appendCapped appends like append but never grows capacity past MaxFrame.
+func appendCapped(dst, src []byte) []byte {
+	if n := len(dst) + len(src); n > cap(dst) {
+		grown := make([]byte, len(dst), min(max(2*cap(dst), n), MaxFrame))
+		copy(grown, dst)
+		dst = grown
+	}
+	return append(dst, src...)
+}
+
+// encodeResponse renders resp as one line. An answer too large for a frame
+// is replaced by an internal error rather than sent and rejected.
+func encodeResponse(resp *Response) []byte {
+	b, err := json.Marshal(resp)
+	if err == nil && len(b) >= MaxFrame {
+		err = fmt.Errorf("%d bytes, over the %d-byte frame cap", len(b), MaxFrame)
+	}
+	if err != nil {
+		b, _ = json.Marshal(Fail(ErrInternal, "the daemon could not encode its answer: %v", err))
+	}
+	return append(b, '\n')
 }
