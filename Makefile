@@ -1,0 +1,44 @@
+# kache: see README.md. Every target works on a fresh machine with Go, git
+# and Debian's package manager; `make test` is what CI runs.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# urfave_cli_no_docs drops urfave/cli's man/markdown generator and its
+# package initialisation from every kache start (the wrapper's hot path).
+TAGS    ?= urfave_cli_no_docs
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/kache
+
+.PHONY: all build demo test test-short s3 bench vet clean
+
+all: build
+
+build:
+	$(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kache
+
+# The daemon doing its main job with no S3: a directory remote under
+# .demo/, one upload, a remote check from a second cache, status and stop.
+demo: build
+	./scripts/demo.sh $(BIN)
+
+# The whole suite, against the real binary, real sockets and a real S3
+# server (versitygw, installed on first use).
+test: s3
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+s3:
+	./scripts/versitygw.sh install >/dev/null
+
+bench: build s3
+	./scripts/bench.sh $(BIN)
+
+vet:
+	$(GO) vet ./...
+	gofmt -l . | (! grep .)
+
+clean:
+	rm -rf bin .demo
