@@ -58,6 +58,9 @@ func (d *Daemon) watchBinary() (stop func()) {
 
 // watchLoop filters events on the binary's name (and, for a symlink, on
 // the link's name), debounces them, then compares the file's identity.
+// Chmod events count too: a new mtime alone is a new epoch, and on Linux,
+// which refuses writes to a running executable (ETXTBSY), it is the only
+// in-place update there is. The stat compare drops the spurious ones.
 func (d *Daemon) watchLoop(w *fsnotify.Watcher, start fileID) {
 	name := filepath.Base(d.o.Exe)
 	var settle <-chan time.Time
@@ -67,7 +70,7 @@ func (d *Daemon) watchLoop(w *fsnotify.Watcher, start fileID) {
 			if !ok {
 				return
 			}
-			if filepath.Base(ev.Name) == name && !ev.Has(fsnotify.Chmod) {
+			if filepath.Base(ev.Name) == name {
 				settle = time.After(watchDebounce)
 			}
 		case err, ok := <-w.Errors:
