@@ -133,6 +133,9 @@ func (d *Daemon) onEnter(_ context.Context, e *fsm.Event) {
 	if e.Event == string(states.Forced) {
 		d.forced = true
 	}
+	if to := states.State(e.Dst); to.Draining() {
+		d.exitVia = to // the last draining state decides the exit: idle, then a binary change, is epoch-stale
+	}
 	d.mu.Lock()
 	d.cur = snapshot{state: states.State(e.Dst), since: time.Now(), cause: cause}
 	d.mu.Unlock()

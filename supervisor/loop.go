@@ -53,7 +53,7 @@ func (d *Daemon) afterEvent() {
 	if !s.state.Draining() || d.draining {
 		return
 	}
-	d.draining, d.exitVia = true, s.state
+	d.draining = true
 	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
 	timeout := d.o.Config.DrainTimeout
 	go func() { d.drainDone <- d.pool.Drain(timeout) }()
