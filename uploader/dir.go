@@ -1,0 +1,167 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// dirTempPrefix names the temp files of an unfinished Put. No valid key
+// starts with '.', so a temp file is never mistaken for an object.
+const dirTempPrefix = ".kache-tmp-"
+
+// DirRemote is a remote that is a plain directory, such as a shared NFS
+// mount: each object is one file named by its key. It is the default remote
+// when no S3 bucket is configured, so the daemon works with no cloud at hand.
+type DirRemote struct {
+	root string
+}
+
+// NewDir opens the directory remote at root, creating it (0755) if missing.
+func NewDir(root string) (*DirRemote, error) {
+	if root == "" {
+		return nil, errors.New("directory remote: empty path (set [remote] dir or KACHE_REMOTE_DIR)")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("directory remote %s: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		err = os.MkdirAll(abs, 0o755)
+		fi = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("directory remote %s: %w (it must be a directory kache can create and write)", abs, err)
+	}
+	if fi != nil && !fi.IsDir() {
+		return nil, fmt.Errorf("directory remote %s: not a directory; point [remote] dir at a directory", abs)
+	}
+	return &DirRemote{root: abs}, nil
+}
+
+// Root is the directory holding the objects.
+func (d *DirRemote) Root() string { return d.root }
+
+// String describes the remote for status.
+func (d *DirRemote) String() string { return "dir:" + d.root }
+
+// path maps a key to its file, refusing keys that would leave the root.
+func (d *DirRemote) path(key string) (string, error) {
+	if key == "" || key == "." || key == ".." || strings.ContainsAny(key, `/\`) || strings.ContainsRune(key, 0) {
+		return "", Permanent(fmt.Errorf("directory remote: invalid object key %q", key))
+	}
+	return filepath.Join(d.root, key), nil
+}
+
+// Head reports whether the object exists.
+func (d *DirRemote) Head(ctx context.Context, key string) (bool, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("head %s: %w", p, err)
+	}
+}
+
+// Get opens the object; a missing one is ErrNotFound. Reads stop once ctx
+// is cancelled.
+func (d *DirRemote) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("get %s: %w", p, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", p, err)
+	}
+	return ctxReadCloser{ctxReader{ctx: ctx, r: f}, f}, nil
+}
+
+type ctxReadCloser struct {
+	ctxReader
+	io.Closer
+}
+
+// Put writes the object to a temp file in the same directory, fsyncs it and
+// renames it over the key, then fsyncs the directory: readers see the old
+// object or the whole new one, and a confirmed Put survives a crash. A size
+// of -1 means unknown; any other size must match the bytes read.
+func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(d.root, dirTempPrefix+key+"-*")
+	if err != nil {
+		return fmt.Errorf("put %s: %w", p, err)
+	}
+	if err := d.fill(ctx, tmp, r, size); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s: %w", p, err)
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s: %w", p, err)
+	}
+	return syncDir(d.root)
+}
+
+// fill copies r into the temp file, checks the size, syncs and closes it.
+func (d *DirRemote) fill(ctx context.Context, f *os.File, r io.Reader, size int64) error {
+	n, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("read %d bytes, expected %d", n, size)
+	}
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir fsyncs a directory so a rename inside it is durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ctxReader stops a long copy once its context is cancelled, so a drain
+// deadline interrupts a large Put to a slow mount.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
