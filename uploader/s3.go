@@ -1,0 +1,276 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/kunobi-ninja/kache/config"
+)
+
+// defaultRegion is used when neither [s3] region, KACHE_S3_REGION nor the
+// AWS chain (AWS_REGION, ~/.aws/config) names one: S3-compatible servers
+// accept any region, and AWS needs one to sign.
+const defaultRegion = "us-east-1"
+
+// S3Remote stores objects in an S3 bucket (AWS or an S3-compatible server
+// such as versitygw, MinIO or R2) under a key prefix.
+//
+// Retries: the SDK's own retryer is disabled (aws.NopRetryer), so every call
+// is one HTTP attempt. The worker pool retries with its own exponential
+// backoff and circuit breaker; stacking the SDK's retries under it would
+// multiply attempts against a dead server and hide failures from the breaker.
+type S3Remote struct {
+	client   *s3.Client
+	bucket   string
+	prefix   string
+	endpoint string
+	conns    *connTracker
+}
+
+// NewS3 builds an S3 remote from the [s3] settings. Credentials come from the
+// standard AWS chain (environment, shared files, SSO, instance roles). When
+// an endpoint is set, requests go there with path-style addressing, which
+// S3-compatible servers need. The SDK's buildable HTTP client is kept (it is
+// what honours AWS_CA_BUNDLE) and only tuned: idle connections per host
+// match the upload concurrency so workers reuse connections.
+func NewS3(ctx context.Context, c config.S3) (*S3Remote, error) {
+	if c.Bucket == "" {
+		return nil, errors.New("s3 remote: no bucket (set [s3] bucket in config.toml or KACHE_S3_BUCKET)")
+	}
+	if err := checkEndpoint(c.Endpoint); err != nil {
+		return nil, err
+	}
+	conns := &connTracker{conns: map[*trackedConn]struct{}{}}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(httpClient(c.Concurrency, conns)),
+		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+	}
+	if c.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(c.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 remote: load AWS config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = defaultRegion
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+			o.UsePathStyle = true
+		}
+	})
+	return &S3Remote{client: client, bucket: c.Bucket, prefix: c.Prefix, endpoint: c.Endpoint, conns: conns}, nil
+}
+
+// checkEndpoint rejects an endpoint the SDK would only fail on later.
+func checkEndpoint(ep string) error {
+	if ep == "" {
+		return nil
+	}
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("s3 remote: endpoint %q is not a URL such as https://s3.example.com or http://127.0.0.1:7070", ep)
+	}
+	return nil
+}
+
+// httpClient tunes the SDK's buildable client for the pool's concurrency.
+func httpClient(concurrency int, conns *connTracker) *awshttp.BuildableClient {
+	if concurrency <= 0 {
+		concurrency = config.DefaultConcurrency
+	}
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = concurrency
+		tr.MaxIdleConns = max(tr.MaxIdleConns, concurrency)
+		tr.DialContext = conns.wrap(tr.DialContext)
+	})
+}
+
+// String describes the remote for status.
+func (s *S3Remote) String() string {
+	d := "s3://" + s.bucket + "/" + s.prefix
+	if s.endpoint != "" {
+		d += " (" + s.endpoint + ")"
+	}
+	return d
+}
+
+// Close drops the remote's open connections, so a stopped daemon leaves no
+// connection goroutines behind. Call it only once no request is in flight.
+func (s *S3Remote) Close() error {
+	s.conns.closeAll()
+	return nil
+}
+
+// Head reports whether the object exists; 404 is (false, nil).
+func (s *S3Remote) Head(ctx context.Context, key string) (bool, error) {
+	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	if err == nil {
+		return true, nil
+	}
+	if isNotFound(err) {
+		return false, nil
+	}
+	return false, s.classify("head", key, err)
+}
+
+// Get opens the object; a missing one is ErrNotFound.
+func (s *S3Remote) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("get %s: %w", s.url(key), ErrNotFound)
+		}
+		return nil, s.classify("get", key, err)
+	}
+	return out.Body, nil
+}
+
+// Put stores exactly size bytes from r with one PutObject (S3 makes it
+// atomic). Over plain HTTP the SDK must hash the body before sending it, so
+// it needs to seek: a reader that cannot seek (an *os.File or a
+// bytes.Reader can) is first copied to a temp file.
+func (s *S3Remote) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	body, done, err := seekable(r, size)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", s.url(key), err)
+	}
+	defer done()
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: body, ContentLength: aws.Int64(size),
+	})
+	if err != nil {
+		return s.classify("put", key, err)
+	}
+	return nil
+}
+
+// seekable returns r itself if it can seek, else a temp-file copy of it.
+func seekable(r io.Reader, size int64) (io.ReadSeeker, func(), error) {
+	if rs, ok := r.(io.ReadSeeker); ok {
+		return rs, func() {}, nil
+	}
+	if size < 0 {
+		return nil, nil, errors.New("the size of the body must be known")
+	}
+	f, err := os.CreateTemp("", "kache-put-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, r)
+	if err == nil && n != size {
+		err = fmt.Errorf("read %d bytes, expected %d", n, size)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return f, done, nil
+}
+
+func (s *S3Remote) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
+
+// permanentCodes are S3 error codes that no retry can fix.
+var permanentCodes = map[string]bool{
+	"AccessDenied": true, "InvalidAccessKeyId": true, "SignatureDoesNotMatch": true,
+	"NoSuchBucket": true, "InvalidBucketName": true, "AllAccessDisabled": true,
+}
+
+// classify wraps an SDK error with context and marks it Permanent when a
+// retry cannot help (403, bad keys, missing bucket). Everything else
+// (network errors, 5xx, throttling, missing credentials that a login may
+// restore) stays transient for the pool to retry.
+func (s *S3Remote) classify(op, key string, err error) error {
+	err = fmt.Errorf("s3 %s %s: %w", op, s.url(key), err)
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && permanentCodes[apiErr.ErrorCode()] {
+		return Permanent(err)
+	}
+	var respErr *awshttp.ResponseError
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden {
+		return Permanent(err)
+	}
+	return err
+}
+
+// isNotFound reports a missing object (not a missing bucket).
+func isNotFound(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "NotFound", "NoSuchKey":
+			return true
+		case "NoSuchBucket":
+			return false
+		}
+	}
+	var respErr *awshttp.ResponseError
+	return errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusNotFound
+}
+
+// connTracker remembers the connections the HTTP client dialled, so Close
+// can end them: the SDK's client does not expose CloseIdleConnections.
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func (t *connTracker) wrap(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, t: t}
+		t.mu.Lock()
+		t.conns[tc] = struct{}{}
+		t.mu.Unlock()
+		return tc, nil
+	}
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	all := make([]*trackedConn, 0, len(t.conns))
+	for c := range t.conns {
+		all = append(all, c)
+	}
+	t.mu.Unlock()
+	for _, c := range all {
+		c.Close()
+	}
+}
+
+// trackedConn forgets itself when closed.
+type trackedConn struct {
+	net.Conn
+	t *connTracker
+}
+
+func (c *trackedConn) Close() error {
+	c.t.mu.Lock()
+	delete(c.t.conns, c)
+	c.t.mu.Unlock()
+	return c.Conn.Close()
+}
