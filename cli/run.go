@@ -31,6 +31,10 @@ func runDaemon(ctx context.Context, env *Env, background bool) error {
 	if err := supervisor.PrepareDir(p.Dir()); err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
+	if supervisor.LockHeld(p.RunLock()) {
+		// Checked before opening the log: lumberjack assumes one writer.
+		return fmt.Errorf("%w: %s is held", supervisor.ErrAlreadyRunning, p.RunLock())
+	}
 	file, err := supervisor.OpenLog(p.LogFile())
 	if err != nil {
 		return fmt.Errorf("open log %s: %w", p.LogFile(), err)

@@ -78,7 +78,13 @@ func Listen(socket string) (ln net.Listener, activated bool, err error) {
 	if err := removeStale(socket); err != nil {
 		return nil, false, err
 	}
+	// Bind under umask 0177 so the socket is 0600 from its first instant:
+	// in a shared sticky directory such as /tmp nobody else can connect in
+	// the window between bind and chmod. No other goroutine creates files
+	// this early in the daemon's start.
+	old := syscall.Umask(0o177)
 	ln, err = net.Listen("unix", socket)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, false, fmt.Errorf("bind %s: %w", socket, err)
 	}
