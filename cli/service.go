@@ -8,6 +8,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/service"
+	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // serviceOptions describes this user's service for the service package,
@@ -32,7 +33,14 @@ func runInstall(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	res, err := service.Install(ctx, serviceOptions(env, p))
+	opts := serviceOptions(env, p)
+	if err := service.Available(opts); err != nil {
+		return err
+	}
+	if err := stopUnmanaged(ctx, env, p, opts); err != nil {
+		return err
+	}
+	res, err := service.Install(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -51,4 +59,14 @@ func runUninstall(ctx context.Context, env *Env) error {
 	}
 	fmt.Fprintln(env.Stdout, res)
 	return nil
+}
+
+// stopUnmanaged stops a daemon that runs outside the service manager before
+// the first install, so the socket unit can take over the socket path.
+func stopUnmanaged(ctx context.Context, env *Env, p config.Paths, opts service.Options) error {
+	if service.Status(opts).Installed || !supervisor.LockHeld(p.RunLock()) {
+		return nil
+	}
+	fmt.Fprintln(env.Stdout, "stopping the running daemon so the service manager can take over")
+	return runStop(ctx, env, stopTimeout)
 }
