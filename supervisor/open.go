@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -115,6 +116,9 @@ func (d *Daemon) close() {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		_ = d.srv.Shutdown(ctx)
 		cancel()
+	}
+	if c, ok := d.remote.(io.Closer); ok {
+		_ = c.Close() // idle HTTP connections of the S3 client
 	}
 	if d.ln != nil && !d.activated {
 		_ = os.Remove(d.o.Paths.Socket)
