@@ -1,0 +1,156 @@
+package uploader
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func readFailed(t *testing.T, failedDir, key string) failedRecord {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(failedDir, key+intentExt))
+	if err != nil {
+		t.Fatalf("failed record of %s: %v", key, err)
+	}
+	var rec failedRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatalf("failed record of %s: %v\n%s", key, err, data)
+	}
+	return rec
+}
+
+func TestWriteIntentRecordsAbsolutePath(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "cache", "upload-queue")
+	if err := os.WriteFile(filepath.Join(dir, "out.rlib"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	before := time.Now().UTC()
+	if err := WriteIntent(spool, Entry{Key: "crate-abc_1.0", Path: "out.rlib"}, 42); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(spool)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("spool dir: %v, mode %v, want 0700", err, fi.Mode().Perm())
+	}
+	intents, err := LoadIntents(spool)
+	if err != nil || len(intents) != 1 {
+		t.Fatalf("LoadIntents = %v, %v; want one intent", intents, err)
+	}
+	in := intents[0]
+	if in.Key != "crate-abc_1.0" || in.Path != filepath.Join(dir, "out.rlib") || in.ClientEpoch != 42 || in.CreatedAt.Before(before.Add(-time.Second)) {
+		t.Fatalf("intent = %+v", in)
+	}
+	names, _ := readNames(spool)
+	if len(names) != 1 || names[0] != "crate-abc_1.0.json" {
+		t.Fatalf("spool holds %v, want only the intent (no temp files)", names)
+	}
+}
+
+func TestWriteIntentRejectsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, []byte("x"), 0o644)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, key, path string
+		want            error
+		msg             string
+	}{
+		{"empty key", "", file, ErrInvalidKey, "length"},
+		{"slash", "a/b", file, ErrInvalidKey, `"/"`},
+		{"dot dot", "..", file, ErrInvalidKey, "'.'"},
+		{"missing path", "k", filepath.Join(dir, "nope"), fs.ErrNotExist, "nope"},
+		{"empty path", "k", "", nil, "empty path"},
+		{"fifo", "k", fifo, nil, "not a regular file or a directory"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := WriteIntent(spool, Entry{Key: c.key, Path: c.path}, 0)
+			if !errors.Is(err, ErrInvalidEntry) || (c.want != nil && !errors.Is(err, c.want)) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("WriteIntent = %v, want ErrInvalidEntry, %v, mentioning %q", err, c.want, c.msg)
+			}
+		})
+	}
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Fatalf("bad input touched the spool: %v", err)
+	}
+}
+
+func TestWriteIntentAcceptsDirectoryAndOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	if err := WriteIntent(spool, Entry{Key: "k", Path: dir}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteIntent(spool, Entry{Key: "k", Path: spool}, 2); err != nil {
+		t.Fatal(err)
+	}
+	intents, err := LoadIntents(spool)
+	if err != nil || len(intents) != 1 || intents[0].Path != spool || intents[0].ClientEpoch != 2 {
+		t.Fatalf("LoadIntents = %+v, %v; want the second intent only", intents, err)
+	}
+}
+
+func TestLoadIntentsQuarantinesCorruptOnes(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "spool")
+	if err := WriteIntent(spool, Entry{Key: "good", Path: dir}, 0); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]string{
+		"garbage.json":  "{not json",
+		"renamed.json":  `{"key":"other","path":"/x"}`,
+		"relative.json": `{"key":"relative","path":"x"}`,
+	}
+	for name, content := range bad {
+		os.WriteFile(filepath.Join(spool, name), []byte(content), 0o600)
+	}
+	os.WriteFile(filepath.Join(spool, "README"), []byte("not an intent"), 0o600)
+	young := filepath.Join(spool, ".intent-123.tmp")
+	old := filepath.Join(spool, ".intent-456.tmp")
+	os.WriteFile(young, nil, 0o600)
+	os.WriteFile(old, nil, 0o600)
+	os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
+
+	intents, err := LoadIntents(spool)
+	if err != nil || len(intents) != 1 || intents[0].Key != "good" {
+		t.Fatalf("LoadIntents = %+v, %v; want only the good intent", intents, err)
+	}
+	for name := range bad {
+		if _, err := os.Stat(filepath.Join(spool, name)); !os.IsNotExist(err) {
+			t.Errorf("%s still in the spool: %v", name, err)
+		}
+		rec := readFailed(t, filepath.Join(spool, "failed"), strings.TrimSuffix(name, ".json"))
+		if rec.Error == "" || rec.FailedAt.IsZero() || rec.Raw != bad[name] {
+			t.Errorf("failed record of %s = %+v", name, rec)
+		}
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("a young temp file (a client writing now) was removed: %v", err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("a stale temp file was kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(spool, "README")); err != nil {
+		t.Errorf("a stranger's file was touched: %v", err)
+	}
+}
+
+func TestLoadIntentsMissingSpoolIsEmpty(t *testing.T) {
+	intents, err := LoadIntents(filepath.Join(t.TempDir(), "none"))
+	if err != nil || len(intents) != 0 {
+		t.Fatalf("LoadIntents = %v, %v", intents, err)
+	}
+}
