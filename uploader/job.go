@@ -1,0 +1,260 @@
+package uploader
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// worker runs jobs until the queue is closed and empty, or the pool is
+// cancelled.
+func (p *Pool) worker() {
+	defer p.wg.Done()
+	for {
+		j := p.next()
+		if j == nil {
+			return
+		}
+		p.run(j)
+	}
+}
+
+// next takes the oldest job, waiting for one; nil means stop.
+func (p *Pool) next() *job {
+	for {
+		if p.ctx.Err() != nil {
+			return nil
+		}
+		p.mu.Lock()
+		j, draining := p.pop(), p.draining
+		p.mu.Unlock()
+		if j != nil {
+			return j
+		}
+		if draining {
+			return nil
+		}
+		select {
+		case <-p.wake:
+		case <-p.closed:
+		case <-p.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// pop moves the oldest job from the queue to in flight, passing the wake-up
+// on if more remain. Called with p.mu held.
+func (p *Pool) pop() *job {
+	if len(p.queue) == 0 {
+		return nil
+	}
+	j := p.queue[0]
+	p.queue[0] = nil
+	p.queue = p.queue[1:]
+	delete(p.queued, j.Key)
+	p.inflight[j.Key] = j
+	if len(p.queue) > 0 {
+		p.signal()
+	}
+	return j
+}
+
+// run uploads one entry: transient failures retry with backoff for as long as
+// the pool runs, behind the circuit breaker; a permanent one moves the intent
+// to failed/; cancellation leaves it in the spool.
+func (p *Pool) run(j *job) {
+	start := time.Now()
+	for attempt := 0; ; attempt++ {
+		probe, err := p.admit()
+		if err != nil {
+			p.release(j)
+			return
+		}
+		skipped, n, err := p.attempt(j)
+		switch {
+		case err == nil:
+			p.breaker.Success(probe)
+			p.succeed(j, skipped, n, start)
+			return
+		case p.ctx.Err() != nil:
+			p.breaker.Release(probe)
+			p.release(j)
+			return
+		case isPermanent(err):
+			p.breaker.Release(probe)
+			p.fail(j, err, start)
+			return
+		}
+		p.breaker.Failure(probe)
+		if !p.retryLater(j, attempt, err, start) {
+			p.release(j)
+			return
+		}
+	}
+}
+
+// attempt checks the remote first and uploads only what it lacks.
+func (p *Pool) attempt(j *job) (skipped bool, n int64, err error) {
+	present, err := HasEntry(p.ctx, p.o.Remote, j.Key)
+	if err != nil {
+		return false, 0, fmt.Errorf("check %s on %s: %w", j.Key, p.remoteName(), err)
+	}
+	if present {
+		return true, 0, nil
+	}
+	if _, err := os.Stat(j.Path); errors.Is(err, fs.ErrNotExist) {
+		return false, 0, Permanent(fmt.Errorf("source %s vanished before upload", j.Path))
+	}
+	n, err = PutEntry(p.ctx, p.o.Remote, j.Key, j.Path)
+	if err != nil {
+		return false, 0, fmt.Errorf("upload %s to %s: %w", j.Key, p.remoteName(), err)
+	}
+	return false, n, nil
+}
+
+// isPermanent: retrying cannot fix it. A permission error (an unreadable
+// source, a read-only remote directory) needs a person, like a 403.
+func isPermanent(err error) bool {
+	return IsPermanent(err) || errors.Is(err, fs.ErrPermission)
+}
+
+// admit waits until the breaker lets a call through; an error means the
+// pool was cancelled.
+func (p *Pool) admit() (probe bool, err error) {
+	for {
+		changed := p.breaker.Changed()
+		probe, ok, wait := p.breaker.Allow()
+		if ok {
+			return probe, nil
+		}
+		if wait <= 0 {
+			wait = p.o.BreakerCooldown // a probe is in flight; Changed ends this early
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+			return false, p.ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// retryLater logs the failure and sleeps the backoff; false means the pool
+// was cancelled meanwhile.
+func (p *Pool) retryLater(j *job, attempt int, err error, start time.Time) bool {
+	d := backoff(p.o.RetryBase, p.o.RetryMax, attempt)
+	p.log.Warn("upload failed, will retry", "key", j.Key, "attempt", attempt+1, "retry_in", d, "err", err)
+	p.events.Record(Event{Kind: EventUploadRetry, Key: j.Key, Error: err.Error(), Ms: since(start)})
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(max, base*2^n)),
+// so retrying workers spread out instead of stampeding a recovering remote.
+func backoff(base, ceiling time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 0; i < attempt && d < ceiling; i++ {
+		d *= 2
+	}
+	return rand.N(min(d, ceiling)) + time.Millisecond
+}
+
+// succeed removes the intent (the remote has the object), counts it, and
+// only then releases the job, so that a pool that is no longer Busy has
+// counted all its work.
+func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
+	p.mu.Lock()
+	p.removeIntent(j.Key)
+	j.again = nil // its intent, written before its Enqueue, was just removed
+	p.mu.Unlock()
+	ev := Event{Kind: EventUploadDone, Key: j.Key, Bytes: n, Ms: since(start)}
+	if skipped {
+		p.c.skipped.Add(1)
+		ev.Kind = EventUploadSkipped
+	} else {
+		p.c.completed.Add(1)
+		p.c.bytesUp.Add(n)
+	}
+	p.events.Record(ev)
+	p.log.Debug("upload done", "key", j.Key, "bytes", n, "skipped", skipped, "ms", ev.Ms)
+	p.release(j)
+}
+
+// removeIntent deletes the intent file of key. Called with p.mu held, so an
+// Enqueue of the same key comes either before (its intent is removed with
+// this one) or after (it sets job.again).
+func (p *Pool) removeIntent(key string) {
+	err := os.Remove(intentFile(p.o.SpoolDir, key))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		p.log.Warn("cannot remove upload intent", "key", key, "err", err)
+		return
+	}
+	delete(p.onDisk, key)
+}
+
+// fail records the intent in failed/ with the error and takes it out of the
+// spool, unless the key was enqueued again meanwhile with another path:
+// that one is tried instead.
+func (p *Pool) fail(j *job, cause error, start time.Time) {
+	in, _, err := readIntent(p.o.SpoolDir, j.Key+intentExt)
+	if err != nil {
+		in = Intent{Key: j.Key, Path: j.Path}
+	}
+	rec := failedRecord{Intent: in, Error: cause.Error(), FailedAt: time.Now().UTC()}
+	werr := writeFailed(p.o.FailedDir, j.Key+intentExt, rec)
+	p.mu.Lock()
+	retry := j.again != nil && j.again.Path != j.Path
+	if retry {
+		os.Remove(filepath.Join(p.o.FailedDir, j.Key+intentExt))
+	} else {
+		j.again = nil
+		if werr == nil {
+			p.removeIntent(j.Key)
+		}
+	}
+	p.mu.Unlock()
+	switch {
+	case retry:
+		p.log.Info("upload failed, retrying with the newer path", "key", j.Key, "err", cause)
+	case werr != nil:
+		p.log.Error("upload failed permanently; cannot record it, intent left in the spool", "key", j.Key, "err", cause, "record_err", werr)
+	default:
+		p.log.Warn("upload failed permanently, intent moved to failed", "key", j.Key, "path", j.Path, "err", cause)
+	}
+	if !retry {
+		p.c.failed.Add(1)
+		p.events.Record(Event{Kind: EventUploadFailed, Key: j.Key, Error: cause.Error(), Ms: since(start)})
+	}
+	p.release(j)
+}
+
+// release takes the job out of flight, queueing the key again if a client
+// enqueued it meanwhile.
+func (p *Pool) release(j *job) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.inflight, j.Key)
+	if e := j.again; e != nil {
+		p.push(&job{Entry: *e})
+		p.signal()
+	}
+	p.touch()
+}
+
+func intentFile(spool, key string) string { return filepath.Join(spool, key+intentExt) }
+
+func since(t time.Time) int64 { return time.Since(t).Milliseconds() }

@@ -1,0 +1,120 @@
+package uploader
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kunobi-ninja/kache/uploader/s3test"
+)
+
+const s3Prefix = "pool/"
+
+// newS3 builds an S3 remote on srv with the credentials now in the
+// environment, closed when the test ends (after the pool's drain).
+func newS3(t *testing.T, srv *s3test.Server) *S3Remote {
+	t.Helper()
+	c := srv.Config()
+	c.Prefix = s3Prefix
+	r, err := NewS3(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func spoolEntries(t *testing.T, f *poolFixture, prefix string, n int) []Entry {
+	var entries []Entry
+	for i := range n {
+		entries = append(entries, f.entry(t, fmt.Sprintf("%s-%03d", prefix, i), 1024+i*7))
+	}
+	return entries
+}
+
+func TestPoolS3FiveHundredUploadsDrained(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	f := newPoolFixture(t)
+	o := f.options(t, newS3(t, srv))
+	o.Workers = 16
+	p, _ := startPool(t, o)
+	entries := spoolEntries(t, f, "bulk", 500)
+	if n, err := p.Enqueue(entries); n != 500 || err != nil {
+		t.Fatalf("Enqueue = %d, %v", n, err)
+	}
+	rep := p.Drain(2 * time.Minute)
+	if rep.Left != 0 || rep.Failed != 0 || rep.Drained < 1 || rep.Drained > 500 {
+		t.Fatalf("Drain = %+v; want everything drained, none left", rep)
+	}
+	if s := p.Stats(); s.UploadsCompleted != 500 || s.Spool != 0 {
+		t.Fatalf("stats = %+v", s)
+	}
+	for _, e := range entries {
+		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+e.Key))
+	}
+	if n := countIntents(f.spool); n != 0 {
+		t.Fatalf("%d intents left in the spool", n)
+	}
+}
+
+func TestPoolS3DownThenBack(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	f := newPoolFixture(t)
+	o := f.options(t, newS3(t, srv))
+	o.BreakerThreshold, o.BreakerCooldown = 3, 200*time.Millisecond
+	p, _ := startPool(t, o)
+	srv.Stop()
+	entries := spoolEntries(t, f, "down", 20)
+	if _, err := p.Enqueue(entries); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "breaker open", func() bool { return p.Stats().Breaker == BreakerOpen })
+	if s := p.Stats(); s.UploadsCompleted != 0 || s.Queued+s.InFlight != 20 {
+		t.Fatalf("stats while S3 is down = %+v", s)
+	}
+	srv.Restart()
+	waitFor(t, 60*time.Second, "uploads done after restart", idle(p, f.spool))
+	s := p.Stats()
+	if s.UploadsCompleted != 20 || s.UploadsFailed != 0 || s.FailedIntents != 0 || s.Breaker != BreakerClosed {
+		t.Fatalf("stats = %+v", s)
+	}
+	for _, e := range entries {
+		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+e.Key))
+	}
+	if len(eventsOf(t, f.events, EventUploadRetry, "")) == 0 {
+		t.Fatal("no upload_retry events while S3 was down")
+	}
+}
+
+func TestPoolS3WrongCredentialsFailPermanently(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.SetEnv(t)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+	f := newPoolFixture(t)
+	p, _ := startPool(t, f.options(t, newS3(t, srv)))
+	entries := spoolEntries(t, f, "denied", 3)
+	if _, err := p.Enqueue(entries); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "jobs settled", idle(p, f.spool))
+	for _, e := range entries {
+		rec := readFailed(t, filepath.Join(f.spool, "failed"), e.Key)
+		if !strings.Contains(rec.Error, "403") && !strings.Contains(rec.Error, "SignatureDoesNotMatch") {
+			t.Errorf("failed record of %s: error %q does not say why", e.Key, rec.Error)
+		}
+		if rec.Path != e.Path {
+			t.Errorf("failed record of %s lost the path: %+v", e.Key, rec)
+		}
+	}
+	if s := p.Stats(); s.UploadsFailed != 3 || s.FailedIntents != 3 || s.UploadsCompleted != 0 {
+		t.Fatalf("stats = %+v", s)
+	}
+	if n := len(eventsOf(t, f.events, EventUploadRetry, "")); n != 0 {
+		t.Fatalf("%d retries of a permanent failure", n)
+	}
+}
