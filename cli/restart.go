@@ -55,6 +55,9 @@ type restarter struct {
 	reason string
 	oldPid int
 	newPid int
+	// ask: Kill first asks an answering daemon to stop. False once
+	// diagnose found it wedged, so Kill does not wait statusTimeout again.
+	ask bool
 }
 
 // diagnose says why the restart is needed, for the output and the restart
@@ -64,6 +67,7 @@ func (r *restarter) diagnose(ctx context.Context) (string, int) {
 	defer c.Close()
 	st, err := c.Status(ctx)
 	rec, recErr := supervisor.ReadState(r.p.StateFile())
+	r.ask = err == nil
 	switch {
 	case err == nil && supervisor.Relation(r.epoch, st.Epoch) == supervisor.RelationClientNewer:
 		return "the daemon runs an older kache binary", st.Pid
@@ -90,6 +94,7 @@ func (r *restarter) ServiceInstalled() bool { return service.Status(r.svc).Insta
 // pid and this binary's epoch.
 func (r *restarter) Kickstart(ctx context.Context) error {
 	r.record(1)
+	r.ask = true // whatever the manager did, Kill must look afresh
 	if err := service.Restart(ctx, r.svc); err != nil {
 		return err
 	}
@@ -124,7 +129,7 @@ func (r *restarter) Spawn(ctx context.Context) error {
 // left. It never signals a process that is not a kache daemon for this
 // socket, whatever pid a stale state file names.
 func (r *restarter) Kill(ctx context.Context) error {
-	if runningStatus(ctx, r.env, r.p) != nil {
+	if r.ask && runningStatus(ctx, r.env, r.p) != nil {
 		r.stopGracefully(ctx)
 	}
 	procs, err := supervisor.FindDaemons(r.p.Socket)
