@@ -118,7 +118,6 @@ func newDaemon(o Options) (*Daemon, error) {
 		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{})}
 	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
 	d.activity.init(d.started)
-	d.restartReason = recentRestart(o.Paths.RestartFile())
 	d.machine = transitions.NewDaemon(fsm.Callbacks{"enter_state": d.onEnter})
 	return d, nil
 }

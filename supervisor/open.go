@@ -30,6 +30,7 @@ func (d *Daemon) open(ctx context.Context) error {
 		return fmt.Errorf("run lock: %w", err)
 	}
 	d.lock = lock
+	d.restartReason = takeRestart(p.RestartFile())
 	d.writeState()
 	if err := d.listen(); err != nil {
 		return err

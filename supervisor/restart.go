@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/kunobi-ninja/kache/states"
@@ -98,11 +99,15 @@ func (r RestartRecord) String() string {
 // WriteRestart writes the restart record atomically.
 func WriteRestart(path string, r RestartRecord) error { return writeJSONFile(path, r) }
 
-// recentRestart reads the restart record if it is recent enough to be the
-// reason this daemon is starting.
-func recentRestart(path string) string {
+// takeRestart reads the restart record if it is recent enough to be the
+// reason this daemon is starting, and removes it: the first daemon to hold
+// the run lock after a restart claims it, so a later plain start does not
+// claim to be a restart. The caller must hold the run lock.
+func takeRestart(path string) string {
 	var r RestartRecord
-	if readJSONFile(path, &r) != nil || time.Since(r.At) > time.Minute {
+	err := readJSONFile(path, &r)
+	_ = os.Remove(path)
+	if err != nil || time.Since(r.At) > time.Minute {
 		return ""
 	}
 	return r.String()
