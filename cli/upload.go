@@ -122,9 +122,20 @@ func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK 
 		return nil
 	}
 	if !quietOK {
-		fmt.Fprintf(env.Stdout, "queued %d upload(s)\n", out.Queued)
+		printQueued(env, len(entries), out.Queued)
 	}
 	return nil
+}
+
+// printQueued reports the handover. The daemon counts only new jobs: an
+// entry it already had (replayed from the spool by a daemon this call just
+// started, or given twice) is taken all the same, so it is counted here too.
+func printQueued(env *Env, handed, fresh int) {
+	if dup := handed - fresh; dup > 0 {
+		fmt.Fprintf(env.Stdout, "queued %d upload(s) (%d already queued or in flight)\n", handed, dup)
+		return
+	}
+	fmt.Fprintf(env.Stdout, "queued %d upload(s)\n", handed)
 }
 
 // newWrapper is the wrapper-side client: auto-start through the crash-loop
