@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kunobi-ninja/kache/service"
 	"github.com/kunobi-ninja/kache/states"
 	"github.com/kunobi-ninja/kache/uploader"
 )
@@ -90,6 +91,12 @@ func (d *Daemon) finish() error {
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
 	if d.forced {
 		rec.Left = d.pool.Stats().Spool
+	}
+	switch { // the code main will exit with for the error returned below
+	case d.forced:
+		rec.Code = service.ExitCrash
+	case d.exitVia == states.EpochStale:
+		rec.Code = service.ExitEpochStale
 	}
 	if err := WriteExit(d.o.Paths.ExitFile(), rec); err != nil {
 		d.o.Log.Warn("write exit record", "err", err)
