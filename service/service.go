@@ -71,10 +71,10 @@ type Options struct {
 
 // Info is what Status reports: read from the files, never from a command.
 type Info struct {
-	Manager    string // "systemd", "launchd" or "none"
-	Installed  bool
-	Path       string // the unit or plist path
-	SocketUnit string // the socket unit path (systemd only)
+	Manager    string `json:"manager"` // "systemd", "launchd" or "none"
+	Installed  bool   `json:"installed"`
+	Path       string `json:"path"`        // the unit or plist path
+	SocketUnit string `json:"socket_unit"` // the socket unit path (systemd only)
 }
 
 // Action says what Install or Uninstall did.
