@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -170,7 +171,8 @@ func (p *Pool) Start(ctx context.Context) (replayed int, err error) {
 
 // Enqueue queues entries whose intents the client has already written. It
 // never blocks on the workers. A key already queued or in flight is not
-// queued twice; queued counts the new jobs.
+// queued twice, nor is an entry whose intent is no longer in the spool;
+// queued counts the new jobs.
 func (p *Pool) Enqueue(entries []Entry) (queued int, err error) {
 	if err := validEntries(entries); err != nil {
 		return 0, err
@@ -209,9 +211,16 @@ func validEntries(entries []Entry) error {
 	return nil
 }
 
-// add queues e unless its key is queued (then the newest path wins) or in
-// flight (then it is remembered: see job.again). Called with p.mu held.
+// add queues e unless its intent file is gone, or its key is queued (then
+// the newest path wins) or in flight (then it is remembered: see job.again).
+// A missing intent was settled already: typically the daemon was started by
+// this very upload and its replay got there before the client's Enqueue.
+// Intents are removed under p.mu too, so the check is exact. Called with
+// p.mu held.
 func (p *Pool) add(e Entry) bool {
+	if _, err := os.Lstat(intentFile(p.o.SpoolDir, e.Key)); err != nil {
+		return false
+	}
 	p.onDisk[e.Key] = struct{}{}
 	if j, ok := p.inflight[e.Key]; ok {
 		j.again = &e

@@ -395,3 +395,24 @@ func TestBackoffIsCappedFullJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolEnqueueAfterReplayIsNotRunTwice: the upload that auto-starts the
+// daemon is replayed from the spool before the client's Enqueue arrives;
+// that Enqueue must not run (and count) the entry a second time.
+func TestPoolEnqueueAfterReplayIsNotRunTwice(t *testing.T) {
+	f := newPoolFixture(t)
+	ok := f.entry(t, "ok", 10)
+	gone := f.entry(t, "gone", 10)
+	os.Remove(gone.Path)
+	p, replayed := startPool(t, f.options(t, f.remote))
+	if replayed != 2 {
+		t.Fatalf("replayed %d, want 2", replayed)
+	}
+	waitFor(t, 10*time.Second, "replay settled", idle(p, f.spool))
+	if n, err := p.Enqueue([]Entry{ok, gone}); n != 0 || err != nil {
+		t.Fatalf("Enqueue of settled entries = %d, %v; want 0 queued", n, err)
+	}
+	if s := p.Stats(); s.UploadsCompleted != 1 || s.UploadsSkipped != 0 || s.UploadsFailed != 1 || s.Spool != 0 || p.Busy() {
+		t.Fatalf("stats = %+v; want each entry handled once", s)
+	}
+}
