@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,8 +111,10 @@ func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK 
 	epoch := supervisor.BinaryEpoch(env.Exe)
 	wire := make([]rpc.UploadEntry, len(entries))
 	for i, e := range entries {
-		if err := uploader.WriteIntent(p.SpoolDir(), e, epoch); err != nil {
+		if err := uploader.WriteIntent(p.SpoolDir(), e, epoch); errors.Is(err, uploader.ErrInvalidEntry) {
 			return usagef("%v", err)
+		} else if err != nil {
+			return fmt.Errorf("write upload intent for %s: %w", e.Key, err)
 		}
 		abs, _ := filepath.Abs(e.Path) // WriteIntent already proved it resolves
 		wire[i] = rpc.UploadEntry{Key: e.Key, Path: abs}

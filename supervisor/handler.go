@@ -60,6 +60,8 @@ func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
 	switch {
 	case errors.Is(err, uploader.ErrNoRemote):
 		return rpc.Fail(rpc.ErrNoRemote, "no remote configured: set [s3] bucket or [remote] dir in %s (or KACHE_S3_BUCKET / KACHE_REMOTE_DIR); the intents stay in the spool", d.o.Config.File)
+	case errors.Is(err, uploader.ErrInvalidEntry):
+		return rpc.Fail(rpc.ErrBadRequest, "%v", err)
 	case errors.Is(err, uploader.ErrDraining):
 		return rpc.Fail(rpc.ErrShuttingDown, "daemon is draining; the intents stay in the spool for the next daemon")
 	case err != nil:
