@@ -62,8 +62,18 @@ func newApp(env *Env) *ucli.App {
 			fmt.Fprintf(env.Stderr, "kache: no command %q; run `kache --help`\n", name)
 		},
 		Suggest:  true,
+		Action:   rootAction,
 		Commands: []*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env)},
 	}
+}
+
+// rootAction runs for a bare `kache` (help) and for an unknown command,
+// which urfave/cli would otherwise let exit 0.
+func rootAction(c *ucli.Context) error {
+	if c.Args().Present() {
+		return usagef("no command %q; run `kache --help`", c.Args().First())
+	}
+	return ucli.ShowAppHelp(c)
 }
 
 func onUsageError(c *ucli.Context, err error, _ bool) error {

@@ -8,11 +8,16 @@ import (
 func daemonCommand(env *Env) *ucli.Command {
 	jsonFlag := &ucli.BoolFlag{Name: "json", Usage: "print the status as JSON (schema in docs/status.md)"}
 	return &ucli.Command{
-		Name:  "daemon",
-		Usage: "manage the background daemon (bare: show its status)",
+		Name:        "daemon",
+		Usage:       "manage the background daemon (bare: show its status)",
 		Description: "Without a subcommand, prints the daemon's status. Exit codes: 0 running, 3 not running.",
-		Flags:  []ucli.Flag{jsonFlag},
-		Action: func(c *ucli.Context) error { return runStatus(c.Context, env, c.Bool("json")) },
+		Flags:       []ucli.Flag{jsonFlag},
+		Action: func(c *ucli.Context) error {
+			if c.Args().Present() { // not status: a mistyped subcommand
+				return usagef("no daemon subcommand %q; run `kache daemon --help`", c.Args().First())
+			}
+			return runStatus(c.Context, env, c.Bool("json"))
+		},
 		Subcommands: []*ucli.Command{
 			{Name: "status", Usage: "show whether the daemon runs, and its state (read-only)", Flags: []ucli.Flag{jsonFlag},
 				Action: func(c *ucli.Context) error { return runStatus(c.Context, env, c.Bool("json")) }},
