@@ -55,9 +55,9 @@ func runCheck(ctx context.Context, env *Env, key string, deadline time.Duration)
 
 func prefetchCommand(env *Env) *ucli.Command {
 	return &ucli.Command{
-		Name:      "prefetch",
-		Usage:     "ask the daemon to download KEYs into the store in the background",
-		ArgsUsage: "KEY...",
+		Name:        "prefetch",
+		Usage:       "ask the daemon to download KEYs into the store in the background",
+		ArgsUsage:   "KEY...",
 		Description: "Skipped (exit 0, with a message) when the daemon is offline: prefetch never starts it.",
 		Action: func(c *ucli.Context) error {
 			keys := c.Args().Slice()

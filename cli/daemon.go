@@ -30,8 +30,13 @@ func daemonCommand(env *Env) *ucli.Command {
 			{Name: "restart", Usage: "restart the daemon, recovering a wedged one (service kickstart, else kill and respawn)",
 				Action: func(c *ucli.Context) error { return runRestart(c.Context, env) }},
 			{Name: "run", Usage: "run the daemon in the foreground (what start and the service manager launch)",
-				Flags:  []ucli.Flag{&ucli.BoolFlag{Name: "background", Hidden: true, Usage: "log only to the log file (set by start)"}},
-				Action: func(c *ucli.Context) error { return runDaemon(c.Context, env, c.Bool("background")) }},
+				Flags: []ucli.Flag{
+					&ucli.BoolFlag{Name: "background", Hidden: true, Usage: "log only to the log file (set by start)"},
+					&ucli.BoolFlag{Name: "successor", Hidden: true, Usage: "wait for a draining daemon to exit, then take over (set by upload)"},
+				},
+				Action: func(c *ucli.Context) error {
+					return runDaemon(c.Context, env, c.Bool("background"), c.Bool("successor"))
+				}},
 			{Name: "log", Usage: "print the daemon log and follow it like tail -f",
 				Flags: []ucli.Flag{
 					&ucli.IntFlag{Name: "lines", Aliases: []string{"n"}, Value: 50, Usage: "how many last lines to print first"},

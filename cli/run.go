@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/supervisor"
@@ -15,7 +16,7 @@ import (
 // always goes to the log file (so `kache daemon log` works for a managed
 // daemon too); in the foreground, warnings and errors also reach stderr,
 // or more with KACHE_LOG.
-func runDaemon(ctx context.Context, env *Env, background bool) error {
+func runDaemon(ctx context.Context, env *Env, background, successor bool) error {
 	p, err := env.paths()
 	if err != nil {
 		return err
@@ -31,7 +32,7 @@ func runDaemon(ctx context.Context, env *Env, background bool) error {
 	if err := supervisor.PrepareDir(p.Dir()); err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	if supervisor.LockHeld(p.RunLock()) {
+	if !successor && supervisor.LockHeld(p.RunLock()) {
 		// Checked before opening the log: lumberjack assumes one writer.
 		return fmt.Errorf("%w: %s is held", supervisor.ErrAlreadyRunning, p.RunLock())
 	}
@@ -41,9 +42,17 @@ func runDaemon(ctx context.Context, env *Env, background bool) error {
 	}
 	defer file.Close()
 	log := newLogger(file, env.Stderr, level, background)
-	return supervisor.Run(ctx, supervisor.Options{Paths: p, Config: cfg, Version: env.Version,
-		Exe: env.Exe, Epoch: supervisor.BinaryEpoch(env.Exe), Log: log, LogPath: p.LogFile(), WatchBinary: true})
+	o := supervisor.Options{Paths: p, Config: cfg, Version: env.Version,
+		Exe: env.Exe, Epoch: supervisor.BinaryEpoch(env.Exe), Log: log, LogPath: p.LogFile(), WatchBinary: true}
+	if successor {
+		o.Successor = cfg.DrainTimeout + successorMargin
+	}
+	return supervisor.Run(ctx, o)
 }
+
+// successorMargin is how much longer than the drain timeout a successor
+// waits for the draining daemon to release its lock.
+const successorMargin = 15 * time.Second
 
 // newLogger writes to the file at info (or the KACHE_LOG level if more
 // verbose) and, unless in the background, to stderr at the KACHE_LOG level.

@@ -124,6 +124,12 @@ func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK 
 		fmt.Fprintf(env.Stderr, "kache: warning: %d upload(s) kept in %s for the next daemon: %v\n", len(entries), p.SpoolDir(), out.Kept)
 		return nil
 	}
+	if out.HandedOff {
+		if !quietOK {
+			fmt.Fprintf(env.Stdout, "the daemon is draining toward its exit: %d upload(s) wait in the spool for its successor\n", len(entries))
+		}
+		return nil
+	}
 	if !quietOK {
 		printQueued(env, len(entries), out.Queued)
 	}
@@ -151,5 +157,18 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *rpc.Wrapper {
 			return err
 		},
 		Breaker: newAutostartBreaker(p),
+		Handoff: func(context.Context) error { return spawnSuccessor(env, p) },
 	}
+}
+
+// spawnSuccessor starts, without waiting for it, a daemon that takes over
+// once the draining one has exited. If one already waits, the new one exits
+// at once: that is fine, the waiting one replays the spool.
+func spawnSuccessor(env *Env, p config.Paths) error {
+	if supervisor.LockHeld(p.NextLock()) {
+		return nil
+	}
+	_, err := supervisor.Spawn(supervisor.SpawnOptions{Exe: env.Exe, Args: []string{"daemon", "run", "--background", "--successor"},
+		Env: os.Environ(), LogPath: p.LogFile()})
+	return err
 }

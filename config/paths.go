@@ -92,6 +92,10 @@ func (p Paths) RunLock() string { return p.sibling(".run.lock") }
 // SpawnLock serialises `daemon start` so concurrent starts spawn one child.
 func (p Paths) SpawnLock() string { return p.sibling(".lock") }
 
+// NextLock is held by a successor daemon waiting for a draining one to
+// exit, so that many clients arriving during a drain start one successor.
+func (p Paths) NextLock() string { return p.sibling(".next.lock") }
+
 // StateFile holds the running daemon's pid, epoch and state.
 func (p Paths) StateFile() string { return p.sibling(".state.json") }
 

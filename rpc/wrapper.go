@@ -22,6 +22,10 @@ type Wrapper struct {
 	Breaker StartBreaker
 	// Tries bounds the start-and-resend attempts of Upload (default 3).
 	Tries int
+	// Handoff starts a successor that waits for a draining daemon to exit
+	// and returns at once; the spooled intents are the successor's work.
+	// Nil: Upload waits through Start instead.
+	Handoff func(ctx context.Context) error
 }
 
 // StartBreaker is the crash-loop breaker around auto-start: once starts
@@ -53,9 +57,10 @@ func (w *Wrapper) RemoteCheck(ctx context.Context, key string, deadline time.Dur
 
 // UploadOutcome says what became of an upload call.
 type UploadOutcome struct {
-	Queued  int   // entries the daemon took
-	Started bool  // a daemon was (re)started for it
-	Kept    error // non-nil: the intents stay in the spool, and why
+	Queued    int   // entries the daemon took
+	Started   bool  // a daemon was (re)started for it
+	HandedOff bool  // the daemon was draining: a successor will take the intents
+	Kept      error // non-nil: the intents stay in the spool, and why
 }
 
 // Upload sends entries whose intents are already in the spool, starting
@@ -63,6 +68,14 @@ type UploadOutcome struct {
 func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutcome {
 	var out UploadOutcome
 	res, err := w.Client.Upload(ctx, entries)
+	if KindOf(err) == ErrShuttingDown && w.Handoff != nil {
+		// A draining daemon can take up to its drain timeout to exit; the
+		// build must not wait for it.
+		if err = w.Handoff(ctx); err == nil {
+			out.HandedOff = true
+			return out
+		}
+	}
 	for try := 0; err != nil && Offline(err) && try < w.tries(); try++ {
 		if serr := w.start(ctx); serr != nil {
 			err = serr

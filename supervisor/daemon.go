@@ -50,6 +50,9 @@ type Options struct {
 	Remote func(ctx context.Context, c config.Config) (uploader.Remote, error)
 	// WatchBinary turns the fsnotify watcher on the binary on or off.
 	WatchBinary bool
+	// Successor waits up to this long for the run lock instead of exiting
+	// at once: the daemon started while an old one drains (see Handoff).
+	Successor time.Duration
 }
 
 // event is a message to the loop: a state-machine event and why it happened.
@@ -71,8 +74,8 @@ type Daemon struct {
 
 	activated     bool
 	restartReason string // from the restart file, when a restart brought us up
-	started   time.Time
-	activity  activity
+	started       time.Time
+	activity      activity
 
 	mu     sync.Mutex // guards cur and builds, read by RPC handlers
 	cur    snapshot

@@ -22,7 +22,7 @@ func (d *Daemon) open(ctx context.Context) error {
 	if err := os.MkdirAll(p.CacheDir, 0o700); err != nil {
 		return fmt.Errorf("create cache dir: %w (set KACHE_CACHE_DIR to a writable directory)", err)
 	}
-	lock, err := TryLock(p.RunLock())
+	lock, err := d.takeRunLock(ctx)
 	if errors.Is(err, ErrLocked) {
 		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), holderHint(p))
 	}
@@ -128,4 +128,26 @@ func (d *Daemon) close() {
 		_ = os.Remove(d.o.Paths.StateFile())
 		_ = d.lock.Release()
 	}
+}
+
+// takeRunLock takes the run lock at once, or, for a successor, waits for
+// the draining daemon to release it. Only one successor waits: the others
+// find the next lock held and exit as "already running".
+func (d *Daemon) takeRunLock(ctx context.Context) (*Lock, error) {
+	p := d.o.Paths
+	if d.o.Successor <= 0 {
+		return TryLock(p.RunLock())
+	}
+	next, err := TryLock(p.NextLock())
+	if err != nil {
+		return nil, err
+	}
+	defer next.Release()
+	ctx, cancel := context.WithTimeout(ctx, d.o.Successor)
+	defer cancel()
+	lock, err := WaitLock(ctx, p.RunLock())
+	if err != nil && ctx.Err() != nil {
+		return nil, ErrLocked
+	}
+	return lock, err
 }
