@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/supervisor"
 	"github.com/kunobi-ninja/kache/uploader"
@@ -123,17 +124,29 @@ func statsCommand(env *Env) *ucli.Command {
 	}
 }
 
+// statsStarting asks for stats, starting the daemon (through the crash-loop
+// breaker) if it is offline: like an upload, stats is a command after
+// which the lifecycle document promises a running daemon of this binary.
+func statsStarting(ctx context.Context, env *Env, p config.Paths) (*rpc.Stats, error) {
+	w := newWrapper(env, p, supervisor.BinaryEpoch(env.Exe))
+	defer w.Client.Close()
+	st, err := w.Client.Stats(ctx)
+	if !rpc.Offline(err) {
+		return st, err
+	}
+	fmt.Fprintln(env.Stderr, "kache: daemon offline; starting it")
+	if serr := w.StartGuarded(ctx); serr != nil {
+		return nil, fmt.Errorf("%w: %v (and starting it failed: %v)", ErrNotRunning, err, serr)
+	}
+	return w.Client.Stats(ctx)
+}
+
 func runStats(ctx context.Context, env *Env, asJSON bool) error {
 	p, err := env.paths()
 	if err != nil {
 		return err
 	}
-	c := &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe)}
-	defer c.Close()
-	st, err := c.Stats(ctx)
-	if rpc.IsNotRunning(err) {
-		return fmt.Errorf("%w: %v", ErrNotRunning, err)
-	}
+	st, err := statsStarting(ctx, env, p)
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,10 @@ func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutco
 	return out
 }
 
+// StartGuarded starts the daemon through the crash-loop breaker, for
+// commands other than Upload that promise a running daemon.
+func (w *Wrapper) StartGuarded(ctx context.Context) error { return w.start(ctx) }
+
 // start runs Start through the breaker.
 func (w *Wrapper) start(ctx context.Context) error {
 	if w.Start == nil {
