@@ -78,13 +78,24 @@ func reap(cmd *exec.Cmd) *Child {
 	}}
 }
 
-// WaitReady calls ready until it succeeds, backing off from 5 ms to 100 ms.
-// It returns ErrChildExited (with the exit status) if the child dies first,
-// and an error naming the deadline if ctx ends first. After the child exits,
-// ready gets one last try: the child may have stood down because another
-// daemon won the race, and that daemon being ready is success.
+// Readiness polling: every readyPoll for the first readyFastFor (a daemon
+// is usually ready within 10-20 ms, and a coarser step would be added to
+// every `daemon start`: backing off from 5 ms made the median start 22 ms
+// instead of 15), then backing off to readyPollMax.
+const (
+	readyPoll    = time.Millisecond
+	readyFastFor = 100 * time.Millisecond
+	readyPollMax = 100 * time.Millisecond
+)
+
+// WaitReady calls ready until it succeeds, every millisecond for the first
+// 100 ms, then backing off to 100 ms. It returns ErrChildExited (with the
+// exit status) if the child dies first, and an error naming the deadline if
+// ctx ends first. After the child exits, ready gets one last try: the child
+// may have stood down because another daemon won the race, and that daemon
+// being ready is success.
 func (c *Child) WaitReady(ctx context.Context, ready func(context.Context) error) error {
-	delay := 5 * time.Millisecond
+	delay, begin := readyPoll, time.Now()
 	for {
 		err := ready(ctx)
 		if err == nil {
@@ -103,7 +114,9 @@ func (c *Child) WaitReady(ctx context.Context, ready func(context.Context) error
 			return fmt.Errorf("daemon (pid %d) not ready before the deadline: %w (last check: %v)", c.Process.Pid, ctx.Err(), err)
 		case <-t.C:
 		}
-		delay = min(delay*2, 100*time.Millisecond)
+		if time.Since(begin) > readyFastFor {
+			delay = min(delay*2, readyPollMax)
+		}
 	}
 }
 

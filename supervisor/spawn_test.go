@@ -227,17 +227,21 @@ func TestWaitReadyDeadline(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not ready before the deadline") || !strings.Contains(err.Error(), "no answer") {
 		t.Fatalf("WaitReady = %v; want a deadline error with the last check", err)
 	}
-	// Timers never fire early, so each gap is at least the backoff step:
-	// 5 ms doubling, capped at 100 ms. Load only makes gaps longer.
-	step := 5 * time.Millisecond
+	// Timers never fire early, so each gap is at least the step: 1 ms for
+	// the first 100 ms, then doubling, capped at 100 ms. Load only makes
+	// gaps longer, and fewer calls.
+	step := readyPoll
 	for i := 1; i < len(calls); i++ {
 		if gap := calls[i].Sub(calls[i-1]); gap < step {
 			t.Errorf("gap %d was %s, want at least %s", i, gap, step)
 		}
-		step = min(step*2, 100*time.Millisecond)
+		if calls[i].Sub(calls[0]) > readyFastFor {
+			step = min(step*2, readyPollMax)
+		}
 	}
-	if len(calls) < 2 || len(calls) > 9 {
-		t.Errorf("ready called %d times in 400 ms; want a backoff (about 8)", len(calls))
+	// At most 100 fast polls, then 2, 4, ... 100 ms steps: about 108.
+	if len(calls) < 2 || len(calls) > 115 {
+		t.Errorf("ready called %d times in 400 ms; want a fast poll then a backoff (at most about 108)", len(calls))
 	}
 }
 
