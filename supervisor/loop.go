@@ -21,6 +21,11 @@ const shutdownGrace = 2 * time.Second
 func (d *Daemon) loop(ctx context.Context) error {
 	defer close(d.done)
 	defer d.close()
+	// looplab/fsm silently drops a transition whose context is cancelled,
+	// so the machine runs on a context that ignores cancellation; done
+	// still reports it, once (a closed channel would spin the loop).
+	done := ctx.Done()
+	ctx = context.WithoutCancel(ctx)
 	sigs := d.signals()
 	idle := newIdleTimer(d.o.Config.IdleTimeout)
 	defer idle.stop()
@@ -39,7 +44,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case rep := <-d.drainDone:
 			d.report = rep
 			d.fire(ctx, event{states.DrainDone, drainCause(rep)})
-		case <-ctx.Done():
+		case <-done:
+			done = nil
 			d.fire(ctx, event{states.Signaled, "context cancelled"})
 		}
 		d.afterEvent()
