@@ -121,8 +121,14 @@ func newDaemon(o Options) (*Daemon, error) {
 		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{})}
 	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
 	d.activity.init(d.started)
-	d.machine = transitions.NewDaemon(fsm.Callbacks{"enter_state": d.onEnter})
+	d.machine = transitions.NewDaemon(d.callbacks())
 	return d, nil
+}
+
+// callbacks are the machine's hooks. looplab/fsm ignores a key it does not
+// recognise, so a test checks each with transitions.CheckDaemonCallbacks.
+func (d *Daemon) callbacks() fsm.Callbacks {
+	return fsm.Callbacks{"enter_state": d.onEnter}
 }
 
 // onEnter records and logs every state change. It runs inside fsm.Event on
