@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -133,8 +134,22 @@ func newRig(t *testing.T, tweak func(*Options)) *rig {
 			}
 		}
 		r.wait(15 * time.Second)
+		waitPoolGone(t)
 	})
 	return r
+}
+
+// waitPoolGone waits until no upload pool goroutine runs. After a forced
+// exit, Run returns while the drain it cut short is still unwinding in the
+// background (the process would exit there); it must finish before the
+// test's temp dirs are removed under it.
+func waitPoolGone(t *testing.T) {
+	t.Helper()
+	pollUntil(t, 15*time.Second, "the upload pool's goroutines to end", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		return !strings.Contains(stacks, "uploader.(*Pool)")
+	})
 }
 
 // start runs the daemon in a goroutine and waits until it answers running.
