@@ -125,8 +125,11 @@ func condition(ts *testscript.TestScript, args []string) func() bool {
 	p := paths(ts)
 	switch args[0] {
 	case "running":
+		env := scriptEnv(ts)
 		return func() bool {
-			return exec.Command(kacheBin, "daemon", "status").Run() == nil
+			cmd := exec.Command(kacheBin, "daemon", "status")
+			cmd.Env = env
+			return cmd.Run() == nil
 		}
 	case "stopped":
 		return func() bool { return !supervisor.LockHeld(p.RunLock()) }
@@ -151,6 +154,16 @@ func condition(ts *testscript.TestScript, args []string) func() bool {
 	}
 	ts.Fatalf("waitfor: unknown condition %q", args[0])
 	return nil
+}
+
+// scriptEnv is the environment a command started by the harness itself
+// needs to find the script's daemon (not the test process's defaults).
+func scriptEnv(ts *testscript.TestScript) []string {
+	env := os.Environ()
+	for _, k := range []string{"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	return env
 }
 
 // daemonPid is the pid in the state file.
