@@ -156,8 +156,8 @@ func (r *restarter) Kill(ctx context.Context) error {
 func (r *restarter) stopGracefully(ctx context.Context) {
 	c := &rpc.Client{Socket: r.p.Socket, Epoch: r.epoch}
 	defer c.Close()
-	if _, err := c.Shutdown(ctx, "kache daemon restart"); err == nil {
-		_ = waitGone(ctx, r.env, r.p, stopTimeout)
+	if res, err := c.Shutdown(ctx, "kache daemon restart"); err == nil {
+		_ = waitGone(ctx, r.env, r.p, res.Pid, stopTimeout)
 	}
 }
 

@@ -34,7 +34,7 @@ func runDaemon(ctx context.Context, env *Env, background, successor bool) error 
 	}
 	if !successor && supervisor.LockHeld(p.RunLock()) {
 		// Checked before opening the log: lumberjack assumes one writer.
-		return fmt.Errorf("%w: %s is held", supervisor.ErrAlreadyRunning, p.RunLock())
+		return fmt.Errorf("%w: %s is held%s", supervisor.ErrAlreadyRunning, p.RunLock(), supervisor.HolderHint(p))
 	}
 	file, err := supervisor.OpenLog(p.LogFile())
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -33,18 +34,20 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	if res.Pending > 0 {
 		fmt.Fprintf(env.Stdout, "stopping: draining %d uploads (up to the drain timeout)\n", res.Pending)
 	}
-	if err := waitGone(ctx, env, p, timeout); err != nil {
+	if err := waitGone(ctx, env, p, res.Pid, timeout); err != nil {
 		return err
 	}
 	printExit(env, p)
 	return nil
 }
 
-// waitGone waits for the run lock to be released, showing drain progress.
-func waitGone(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) error {
+// waitGone waits for the daemon pid to exit, showing drain progress. It
+// watches the process, not the run lock: a successor waiting for the lock
+// takes it the moment the old daemon releases it.
+func waitGone(ctx context.Context, env *Env, p config.Paths, pid int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	prog := newProgress(env.Stdout)
-	for supervisor.LockHeld(p.RunLock()) {
+	for daemonAlive(p, pid) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout)
 		}
@@ -77,4 +80,14 @@ func printExit(env *Env, p config.Paths) {
 		return
 	}
 	fmt.Fprintf(env.Stdout, "kache daemon stopped (pid %d): drained %d uploads, %d left for the next start\n", rec.Pid, rec.Drained, rec.Left)
+}
+
+// daemonAlive: the process pid exists while the run lock is held (by it,
+// or by a successor that has not yet been let in, which the pid check
+// tells apart); pid 0 (unknown) falls back to the run lock alone.
+func daemonAlive(p config.Paths, pid int) bool {
+	if !supervisor.LockHeld(p.RunLock()) {
+		return false
+	}
+	return pid <= 0 || syscall.Kill(pid, 0) == nil
 }

@@ -138,6 +138,7 @@ type UploadResult struct {
 // the daemon's exit record (see docs/files.md).
 type ShutdownResult struct {
 	Pending int `json:"pending"` // uploads queued or in flight when the drain began
+	Pid     int `json:"pid"`     // the daemon that will exit, for the caller to wait on
 }
 
 // Status is the daemon's answer to OpStatus. Its JSON is documented in

@@ -109,7 +109,7 @@ func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 	}
 	queued, inFlight := d.pool.Progress()
 	go d.send(states.StopRequested, reason)
-	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight}}
+	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight, Pid: os.Getpid()}}
 }
 
 // status is the daemon's view of itself for `kache daemon status`.

@@ -24,7 +24,7 @@ func (d *Daemon) open(ctx context.Context) error {
 	}
 	lock, err := d.takeRunLock(ctx)
 	if errors.Is(err, ErrLocked) {
-		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), holderHint(p))
+		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), HolderHint(p))
 	}
 	if err != nil {
 		return fmt.Errorf("run lock: %w", err)
@@ -101,8 +101,9 @@ func NewRemote(ctx context.Context, c config.Config) (uploader.Remote, error) {
 	return nil, nil
 }
 
-// holderHint names the pid in the state file, if any, for the message.
-func holderHint(p config.Paths) string {
+// HolderHint names the pid in the state file, if any, for a message about
+// the daemon holding the run lock.
+func HolderHint(p config.Paths) string {
 	rec, err := ReadState(p.StateFile())
 	if err != nil || rec.Pid == 0 {
 		return ""
