@@ -1,0 +1,526 @@
+#!/usr/bin/env bash
+# bench.sh BIN: `make bench`. Measures kache beside its peers in one run,
+# alternating them, and prints medians and ratios (kache/peer):
+#   1. cold `kache daemon start` vs `sccache --start-server`
+#   2. `kache daemon status --json` vs `sccache --show-stats`; process
+#      start-up of `kache --version` and its top package inits
+#   3. upload throughput to one versitygw: `kache upload --from` until
+#      `kache daemon stop` returns vs `rclone copy --transfers 16`
+#   4. client-side enqueue latency (Go benchmark over the real socket) and
+#      the whole `kache upload --key K F` process
+#   5. epoch detection: binary renamed over, until the old daemon is gone
+#   6. `kache daemon restart` of a SIGSTOPped daemon
+# then rewrites the generated block of docs/benchmarks.md (the reading
+# below the block is kept). Installs missing peers with apt-get. Every
+# process it starts carries KACHE_BENCH_WORK in its environment, which is
+# how the exit trap finds and ends them. Paths must not contain spaces
+# (hyperfine -N splits commands on whitespace).
+# Knobs: BENCH_ROUNDS (hyperfine rounds, default 5), BENCH_TP_RUNS (runs per
+# throughput case, default 5).
+set -Eeuo pipefail
+bin=$(realpath "${1:-bin/kache}")
+repo=$(cd "$(dirname "$0")/.." && pwd)
+doc=$repo/docs/benchmarks.md
+rounds=${BENCH_ROUNDS:-5}
+tp_runs=${BENCH_TP_RUNS:-5}
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+say() { printf '%s\n' "$*"; }
+section() { printf '\n== %s\n' "$*"; }
+[ -x "$bin" ] || die "$bin is not an executable kache binary; run: make build"
+
+# --- setup and cleanup -------------------------------------------------------
+
+install_peers() {
+	local t missing=() sudo=
+	for t in sccache rclone hyperfine jq; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ ${#missing[@]} -eq 0 ] && return
+	say "installing ${missing[*]} with apt-get"
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get install -y -qq "${missing[@]}" >/dev/null ||
+		{ $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+		die "could not install ${missing[*]}; install them and run make bench again"
+}
+
+# ours lists the pids whose environment carries our marker, but not this
+# shell's nor its own (a command substitution is a subshell).
+ours() {
+	local p kv
+	for p in /proc/[0-9]*; do
+		case ${p#/proc/} in "$$" | "$BASHPID") continue ;; esac
+		while IFS= read -r -d '' kv; do
+			if [ "$kv" = "KACHE_BENCH_WORK=$W" ]; then echo "${p#/proc/}"; break; fi
+		done 2>/dev/null <"$p/environ" || true
+	done
+}
+
+# cleanup ends every process the run started (SIGCONT first: one may be
+# stopped), waits up to 5 s, SIGKILLs the rest, and removes the work dir.
+cleanup() {
+	set +e
+	trap - ERR
+	local pids i
+	pids=$(ours)
+	if [ -n "$pids" ]; then
+		kill -CONT $pids 2>/dev/null
+		kill -TERM $pids 2>/dev/null
+		for i in $(seq 50); do
+			pids=$(ours)
+			[ -z "$pids" ] && break
+			sleep 0.1
+		done
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	fi
+	rm -rf "$W"
+}
+
+install_peers
+W=$(mktemp -d /tmp/kbench.XXXXXX) # short: Unix socket paths are limited
+export KACHE_BENCH_WORK=$W
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+trap 'echo "bench.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
+table=$W/table.md
+: >"$table"
+: >"$W/runs.md"
+
+# --- measuring helpers -------------------------------------------------------
+
+# hf OUT RUNS PREPARE CMD: time CMD with hyperfine (no shell; PREPARE, if
+# set, runs before each run, else 2 warm-up runs), appending each run's ms
+# to OUT.
+hf() {
+	local out=$1 runs=$2 prep=$3 args
+	shift 3
+	args=(-N --style none --runs "$runs" --export-json "$W/hf.json")
+	if [ -n "$prep" ]; then args+=(--prepare "$prep"); else args+=(--warmup 2); fi
+	if ! hyperfine "${args[@]}" "$*" >/dev/null 2>"$W/hf.err"; then
+		cat "$W/hf.err" >&2
+		return 1
+	fi
+	jq -r '.results[0].times[] * 1000' "$W/hf.json" >>"$out"
+}
+
+median() { sort -g "$1" | awk '{a[NR]=$1} END {if (!NR) print "nan"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+maxof() { sort -g "$1" | tail -n 1; }
+f2() { awk -v x="$1" 'BEGIN {printf "%.2f", x}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+# within X LIMIT: "met" if X <= LIMIT, else "NOT met".
+within() { awk -v x="$1" -v l="$2" 'BEGIN {print (x <= l) ? "met" : "NOT met"}'; }
+list() { awk '{printf "%.2f ", $1}' "$1"; }
+# runs LINE: every run's figure, printed and kept for the report.
+runs() {
+	say "  runs: $*"
+	say "- $*" >>"$W/runs.md"
+}
+us_now() { echo "${EPOCHREALTIME/./}"; }
+ms_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f\n", (b-a)/1000}'; }
+
+# row MEASUREMENT KACHE PEER RATIO TARGET VERDICT: one line of the results.
+row() {
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$@" >>"$table"
+	printf '  %-52s kache %-10s peer %-10s ratio %-6s target %-14s %s\n' "$@"
+}
+
+# compare NAME KFILE PFILE UNIT: a row for medians of two samples, target ratio <= 1.
+compare() {
+	local km pm r
+	km=$(median "$2")
+	pm=$(median "$3")
+	r=$(ratio "$km" "$pm")
+	row "$1" "$(f2 "$km") $4" "$(f2 "$pm") $4" "$r" "ratio ≤ 1" "$(within "$r" 1)"
+	runs "$1 ($4, $(wc -l <"$2") runs each): kache $(spread "$2"); peer $(spread "$3")"
+}
+
+# spread FILE: min–max of a sample.
+spread() { sort -g "$1" | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.2f–%.2f", lo, hi}'; }
+
+# local_daemon NAME: the environment of a daemon on a directory remote.
+local_daemon() {
+	export KACHE_CACHE_DIR=$W/$1 KACHE_SOCKET_PATH=$W/$1.sock KACHE_REMOTE_DIR=$W/$1/remote
+	export KACHE_CONFIG=$W/none.toml KACHE_DAEMON_IDLE_TIMEOUT=0
+	unset KACHE_S3_BUCKET KACHE_S3_ENDPOINT KACHE_S3_PREFIX KACHE_LOG
+}
+
+# daemon_pid [EXE]: the pid of the daemon on KACHE_SOCKET_PATH, asked with EXE.
+daemon_pid() { "${1:-$bin}" daemon status --json | jq -r '.daemon.pid // empty'; }
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local s
+	[ -r "/proc/$1/stat" ] || return 1
+	read -r _ _ s _ <"/proc/$1/stat" 2>/dev/null || return 1
+	[ "$s" != Z ]
+}
+
+# wait_gone PID SECS: tight poll until PID has exited; fails after SECS.
+wait_gone() {
+	local limit=$(($(us_now) + $2 * 1000000))
+	while alive "$1"; do
+		(($(us_now) < limit)) || return 1
+	done
+}
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# --- 1 and 2: daemon start and status against sccache ---------------------------
+
+setup_sccache() {
+	export SCCACHE_DIR=$W/sccache SCCACHE_SERVER_PORT
+	SCCACHE_SERVER_PORT=$(free_port)
+	export SCCACHE_IDLE_TIMEOUT=0
+	mkdir -p "$SCCACHE_DIR"
+	printf '#!/bin/sh\n"%s" daemon stop >/dev/null 2>&1\nexit 0\n' "$bin" >"$W/kstop"
+	# sstop waits until the port is free, so the next start cannot race it.
+	printf '#!/usr/bin/env bash\nsccache --stop-server >/dev/null 2>&1\nfor i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/%s) 2>/dev/null || exit 0; sleep 0.01; done\n' \
+		"$SCCACHE_SERVER_PORT" >"$W/sstop"
+	chmod +x "$W/kstop" "$W/sstop"
+}
+
+bench_start() {
+	section "1. cold start: kache daemon start vs sccache --start-server ($rounds rounds x 6 runs, alternating)"
+	local r
+	for r in $(seq "$rounds"); do
+		hf "$W/start.k" 6 "$W/kstop" "$bin daemon start"
+		hf "$W/start.s" 6 "$W/sstop" "sccache --start-server"
+	done
+	"$W/kstop"
+	"$W/sstop"
+	compare "cold start (to ready)" "$W/start.k" "$W/start.s" ms
+}
+
+bench_status() {
+	section "2. status: kache daemon status --json vs sccache --show-stats; process start-up"
+	local r
+	"$bin" daemon start >/dev/null
+	sccache --start-server >/dev/null 2>&1
+	for r in $(seq "$rounds"); do
+		hf "$W/status.k" 20 "" "$bin daemon status --json"
+		hf "$W/status.s" 20 "" "sccache --show-stats"
+		hf "$W/version.k" 20 "" "$bin --version"
+		hf "$W/version.s" 20 "" "sccache --version"
+	done
+	compare "status of a running daemon" "$W/status.k" "$W/status.s" ms
+	compare "process start-up: --version" "$W/version.k" "$W/version.s" ms
+	bare_go
+	inittrace
+}
+
+# bare_go times a hello-world Go binary: the floor of any Go client.
+bare_go() {
+	mkdir -p "$W/hello"
+	printf 'package main\n\nfunc main() { println("hello") }\n' >"$W/hello/main.go"
+	if (cd "$W/hello" && GOFLAGS= go build -o hello main.go) 2>/dev/null; then
+		hf "$W/version.bare" 30 "" "$W/hello/hello"
+		row "… floor: a bare Go hello world (not kache)" "$(f2 "$(median "$W/version.bare")") ms" "" "" "" ""
+	fi
+}
+
+# inittrace averages GODEBUG=inittrace=1 over 20 runs of `kache --version`:
+# the total package-init clock and the 10 costliest packages.
+inittrace() {
+	local i
+	for i in $(seq 20); do GODEBUG=inittrace=1 "$bin" --version 2>&1 >/dev/null; done |
+		awk '$1 == "init" {t[$2] += $5; tot += $5}
+			END {printf "TOTAL %.3f\n", tot/20; for (p in t) printf "%s %.3f\n", p, t[p]/20}' |
+		sort -k2,2gr | sed -n 1,11p >"$W/inittrace"
+	say "  package init (ms, mean of 20 runs of kache --version):"
+	sed 's/^/    /' "$W/inittrace"
+}
+
+# --- 3: upload throughput against rclone ---------------------------------------
+
+make_data() {
+	mkdir -p "$W/small" "$W/big"
+	head -c $((2000 * 32768)) /dev/urandom | split -a 4 -d -b 32768 - "$W/small/s"
+	local i f
+	for i in $(seq 8); do head -c 64M /dev/urandom >"$W/big/b$i"; done
+	for f in small big; do
+		(cd "$W/$f" && for i in *; do echo "$i=$W/$f/$i"; done) >"$W/$f.list"
+	done
+}
+
+# objects PREFIX: how many objects the server holds under PREFIX; then
+# removes them from its disk, so later runs start from an equal state.
+objects() {
+	local d=$W/gw/root/$KACHE_S3_BUCKET/$1 n
+	n=$( (find "$d" -type f 2>/dev/null || true) | wc -l)
+	rm -rf "$d"
+	echo "$n"
+}
+
+# kache_run SET RUN: upload SET with one `kache upload --from`, timed until
+# `kache daemon stop` returns; appends seconds to tp.SET.k.
+kache_run() {
+	local set=$1 prefix=k-$1-$2 t0 t1 t2 n want
+	export KACHE_CACHE_DIR=$W/s3cache/$prefix KACHE_S3_PREFIX=$prefix/
+	"$bin" daemon start >/dev/null
+	t0=$(us_now)
+	"$bin" upload --quiet --from "$W/$set.list"
+	t1=$(us_now)
+	"$bin" daemon stop >"$W/stop.out" 2>&1
+	t2=$(us_now)
+	n=$(objects "$prefix")
+	want=$((2 * $(wc -l <"$W/$set.list"))) # data object + manifest
+	[ "$n" -eq "$want" ] || say "  WARNING: kache run $2 of $set left $n objects, want $want: $(tail -n 1 "$W/stop.out")"
+	awk -v a="$t0" -v b="$t2" 'BEGIN {print (b-a)/1e6}' >>"$W/tp.$set.k"
+	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/tp.$set.kcall"
+}
+
+rclone_run() {
+	local set=$1 prefix=r-$1-$2 t0 t1 n want
+	t0=$(us_now)
+	env -u AWS_CA_BUNDLE rclone copy -q --transfers 16 "$W/$set" "s3:$KACHE_S3_BUCKET/$prefix"
+	t1=$(us_now)
+	n=$(objects "$prefix")
+	want=$(wc -l <"$W/$set.list")
+	[ "$n" -eq "$want" ] || say "  WARNING: rclone run $2 of $set left $n objects, want $want"
+	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/tp.$set.r"
+}
+
+bench_throughput() {
+	section "3. upload throughput to versitygw: kache upload --from + daemon stop vs rclone copy ($tp_runs runs each, alternating)"
+	make_data
+	"$repo/scripts/versitygw.sh" start "$W/gw"
+	(
+		# shellcheck disable=SC1091
+		. "$W/gw/env"
+		export KACHE_SOCKET_PATH=$W/s3.sock KACHE_CONFIG=$W/s3.toml KACHE_S3_CONCURRENCY=16 KACHE_DAEMON_IDLE_TIMEOUT=0
+		unset KACHE_REMOTE_DIR KACHE_LOG
+		printf 'drain_timeout_secs = 600\n' >"$KACHE_CONFIG"
+		export RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other RCLONE_CONFIG_S3_ENDPOINT=$KACHE_S3_ENDPOINT \
+			RCLONE_CONFIG_S3_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+			RCLONE_CONFIG_S3_FORCE_PATH_STYLE=true RCLONE_CONFIG=$W/rclone.conf
+		local set i
+		for set in small big; do
+			for i in $(seq "$tp_runs"); do
+				kache_run "$set" "$i"
+				rclone_run "$set" "$i"
+			done
+		done
+	)
+	"$repo/scripts/versitygw.sh" stop "$W/gw" 2>/dev/null
+	throughput_rows small "2000 × 32 KiB (64 MiB)" 64
+	throughput_rows big "8 × 64 MiB (512 MiB)" 512
+}
+
+throughput_rows() {
+	local km rm r
+	km=$(median "$W/tp.$1.k")
+	rm=$(median "$W/tp.$1.r")
+	r=$(ratio "$km" "$rm")
+	row "upload $2, until drained" "$(f2 "$km") s ($(awk -v m="$3" -v s="$km" 'BEGIN {printf "%.0f", m/s}') MiB/s)" \
+		"$(f2 "$rm") s ($(awk -v m="$3" -v s="$rm" 'BEGIN {printf "%.0f", m/s}') MiB/s)" "$r" "ratio ≤ 1.0" "$(within "$r" 1)"
+	row "… of which the \`kache upload --from\` call" "$(f2 "$(median "$W/tp.$1.kcall")") s" "" "" "" ""
+	runs "upload $2 (s): kache $(list "$W/tp.$1.k")(of which the upload call $(list "$W/tp.$1.kcall")); rclone $(list "$W/tp.$1.r")"
+}
+
+# --- 4: enqueue latency ----------------------------------------------------------
+
+bench_enqueue() {
+	section "4. upload enqueue latency (Go benchmark over the real socket; whole process with hyperfine)"
+	local out v
+	if out=$(cd "$repo" && KACHE_BENCH_BIN=$bin go test -run '^$' -bench '^BenchmarkUploadEnqueue$' \
+		-benchtime 2000x -count 1 ./cli 2>&1); then
+		echo "$out" | grep '^Benchmark' | tee "$W/enqueue.txt" | sed 's/^/  /'
+		for v in busy idle; do enqueue_rows "$v"; done
+	else
+		echo "$out" | tail -n 20 | sed 's/^/  /'
+		row "enqueue one entry (Go benchmark)" "FAILED to run" "" "" "p50 < 100 µs, p99 < 1 ms" "unknown"
+	fi
+	local_daemon up
+	"$bin" daemon start >/dev/null
+	head -c 100000 /dev/urandom >"$W/artifact.rlib"
+	hf "$W/upload.k" 30 "" "$bin upload --quiet --key bench-artifact $W/artifact.rlib"
+	row "\`kache upload --key K F\` whole process" "$(f2 "$(median "$W/upload.k")") ms" "" "" "" ""
+	"$bin" daemon stop >/dev/null 2>&1
+}
+
+# metric VARIANT NAME: a metric of BenchmarkUploadEnqueue/VARIANT.
+metric() {
+	awk -v v="/$1-" -v m="$2" 'index($1, v) {for (i = 2; i < NF; i++) if ($(i+1) == m) print $i}' "$W/enqueue.txt"
+}
+
+enqueue_rows() {
+	local p50 p99 what="daemon uploading meanwhile"
+	p50=$(metric "$1" p50-µs) p99=$(metric "$1" p99-µs)
+	[ "$1" = idle ] && what="daemon only queueing"
+	row "enqueue one entry ($what): p50 / p99" "$p50 / $p99 µs" "" "" "p50 < 100 µs, p99 < 1 ms" \
+		"$(within "$p50" 99.999) / $(within "$p99" 999.999)"
+	row "… of which WriteIntent p50 / the Upload RPC p50" "$(metric "$1" intent-p50-µs) / $(metric "$1" rpc-p50-µs) µs" "" "" "" ""
+}
+
+# --- 5 and 6: epoch detection, restart of a stopped daemon ------------------------
+
+# watching PID: the daemon has its inotify watch on the binary's directory.
+# It installs it just after it becomes ready, so a swap before that would
+# go unseen; wait for it (up to 5 s).
+watching() {
+	local i
+	for i in $(seq 500); do
+		ls -l "/proc/$1/fd" 2>/dev/null | grep -q inotify && return
+		sleep 0.01
+	done
+	return 1
+}
+
+bench_epoch() {
+	section "5. epoch detection: rename a new binary over the daemon's, until the old daemon has exited (10 runs)"
+	local e=$W/ep i pid t0 t1 exe
+	local_daemon ep
+	mkdir -p "$e/b"
+	exe=$e/b/kache
+	for i in $(seq 10); do
+		cp "$bin" "$exe"
+		touch -d '1 hour ago' "$exe"
+		"$exe" daemon start >/dev/null
+		pid=$(daemon_pid "$exe")
+		watching "$pid" || say "  WARNING: run $i: no inotify watch seen on the daemon"
+		cp "$bin" "$e/b/.kache.new"
+		t0=$(us_now)
+		mv -f "$e/b/.kache.new" "$exe"
+		if wait_gone "$pid" 10; then
+			t1=$(us_now)
+			ms_between "$t0" "$t1" >>"$W/epoch"
+			[ "$(jq -r .reason "$W/ep.exit.json" 2>/dev/null)" = epoch_stale ] ||
+				say "  WARNING: run $i: exit reason $(jq -r .reason "$W/ep.exit.json" 2>/dev/null), want epoch_stale"
+		else
+			echo 10000 >>"$W/epoch"
+			say "  WARNING: run $i: daemon $pid still running 10 s after the swap"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	runs "epoch detection (ms): $(list "$W/epoch")"
+	local m x
+	m=$(median "$W/epoch") x=$(maxof "$W/epoch")
+	row "epoch detection: swap to old daemon gone (median / max of 10)" "$(f2 "$m") / $(f2 "$x") ms" "" "" "< 200 ms" "$(within "$m" 199.999) (max $(within "$x" 199.999))"
+}
+
+bench_restart() {
+	section "6. kache daemon restart of a SIGSTOPped daemon (5 runs)"
+	local i pid new t0 t1
+	local_daemon rs
+	"$bin" daemon start >/dev/null
+	for i in $(seq 5); do
+		pid=$(daemon_pid)
+		kill -STOP "$pid"
+		t0=$(us_now)
+		"$bin" daemon restart >"$W/restart.out" 2>&1 || say "  WARNING: run $i: restart failed: $(tail -n 3 "$W/restart.out")"
+		t1=$(us_now)
+		ms_between "$t0" "$t1" >>"$W/restart"
+		new=$(daemon_pid)
+		if [ -z "$new" ] || [ "$new" = "$pid" ] || alive "$pid"; then
+			say "  WARNING: run $i: old pid $pid, new pid '${new}', old alive: $(alive "$pid" && echo yes || echo no)"
+		fi
+	done
+	runs "restart of a SIGSTOPped daemon (ms): $(list "$W/restart")"
+	say "  last restart said: $(tr '\n' ' ' <"$W/restart.out")"
+	"$bin" daemon stop >/dev/null 2>&1
+	local m x
+	m=$(median "$W/restart") x=$(maxof "$W/restart")
+	row "restart of a SIGSTOPped daemon (median / max of 5)" "$(f2 "$m") / $(f2 "$x") ms" "" "" "< 3000 ms" "$(within "$m" 2999.999) (max $(within "$x" 2999.999))"
+}
+
+# --- the report ---------------------------------------------------------------
+
+machine() {
+	say "- Date: $(date -u)"
+	say "- Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
+	say "- Load (uptime) at start: $load_start"
+	say "- Load (uptime) at end: $(uptime | sed 's/^ *//')"
+	say "- Versions: $("$bin" --version); sccache $(sccache --version | awk '{print $2}'); $(rclone --version | sed -n 1p);" \
+		"versitygw $(sed -n 's/^VERSION=//p' "$repo/scripts/versitygw.sh"); $(hyperfine --version); $(go version | cut -d' ' -f3-)"
+}
+
+report() {
+	machine
+	say ""
+	say "Medians; ratio = kache / peer. Process timings by \`hyperfine -N\` in $rounds rounds alternating kache and the peer;"
+	say "throughput by wall clock over $tp_runs alternating runs of each tool."
+	say ""
+	say "| Measurement | kache | peer | ratio | target | verdict |"
+	say "|---|---|---|---|---|---|"
+	cat "$table"
+	say ""
+	say "Peers: sccache (1, 2), rclone \`copy --transfers 16\` to the same versitygw (3). Package init of \`kache --version\`"
+	say "(\`GODEBUG=inittrace=1\`, ms, mean of 20 runs; built with -tags urfave_cli_no_docs):"
+	say ""
+	say '```'
+	cat "$W/inittrace"
+	say '```'
+	if [ -s "$W/enqueue.txt" ]; then
+		say ""
+		say "Go benchmark (\`go test -bench BenchmarkUploadEnqueue -benchtime 2000x ./cli\`):"
+		say ""
+		say '```'
+		cat "$W/enqueue.txt"
+		say '```'
+	fi
+	say ""
+	say "Every run:"
+	say ""
+	cat "$W/runs.md"
+}
+
+# write_doc replaces the block between the markers in docs/benchmarks.md,
+# creating the file if needed; the hand-written reading stays.
+write_doc() {
+	local begin='<!-- bench:begin -->' end='<!-- bench:end -->'
+	report >"$W/block.md"
+	if [ ! -f "$doc" ] || ! grep -qF "$begin" "$doc" || ! grep -qF "$end" "$doc"; then
+		{
+			say "# Benchmarks"
+			say ""
+			say "\`make bench\` (scripts/bench.sh) measures kache beside sccache and rclone on one machine in one run."
+			say "The block between the markers is rewritten by every run; the reading after it is written by hand."
+			say ""
+			say "$begin"
+			say "$end"
+			say ""
+			say "## Reading"
+			say ""
+			say "(not written yet)"
+		} >"$doc"
+	fi
+	awk -v b="$begin" -v e="$end" -v f="$W/block.md" '
+		$0 == b {print; while ((getline l < f) > 0) print l; skip = 1; next}
+		$0 == e {skip = 0}
+		!skip' "$doc" >"$W/doc.md"
+	cp "$W/doc.md" "$doc"
+}
+
+load_start=$(uptime | sed 's/^ *//')
+say "kache bench: $("$bin" --version); work dir $W; load: $load_start"
+printf '' >"$W/none.toml"
+# step runs a section in the background and waits for it: a signal to
+# this shell interrupts `wait` at once, so the traps clean up at once
+# instead of after the section (bash runs traps only between commands).
+step() {
+	"$@" &
+	wait $!
+}
+
+setup_sccache
+local_daemon cold
+step bench_start
+step bench_status
+"$bin" daemon stop >/dev/null 2>&1 || true
+sccache --stop-server >/dev/null 2>&1 || true
+step bench_throughput
+step bench_enqueue
+step bench_epoch
+step bench_restart
+section "results"
+cat "$table"
+write_doc
+say ""
+say "wrote $doc"
