@@ -3,10 +3,9 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -101,37 +100,64 @@ func readPairs(name string) ([]uploader.Entry, error) {
 	return out, sc.Err()
 }
 
-// runUpload writes every intent first (bad input fails here, before any
-// daemon is involved), then hands the batch to the daemon.
+// uploadChunk is how many entries of a batch are spooled and handed over
+// at a time, so the daemon uploads the first while the rest are written.
+const uploadChunk = 256
+
+// runUpload validates every entry first (bad input fails here, before
+// anything is written or any daemon is involved), then, chunk by chunk,
+// writes the intents and hands them to the daemon.
 func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK bool) error {
 	p, err := env.paths()
 	if err != nil {
 		return err
 	}
-	epoch := supervisor.BinaryEpoch(env.Exe)
-	wire := make([]rpc.UploadEntry, len(entries))
-	for i, e := range entries {
-		if err := uploader.WriteIntent(p.SpoolDir(), e, epoch); errors.Is(err, uploader.ErrInvalidEntry) {
+	for _, e := range entries {
+		if err := uploader.ValidateEntry(e); err != nil {
 			return usagef("%v", err)
-		} else if err != nil {
-			return fmt.Errorf("write upload intent for %s: %w", e.Key, err)
 		}
-		abs, _ := filepath.Abs(e.Path) // WriteIntent already proved it resolves
-		wire[i] = rpc.UploadEntry{Key: e.Key, Path: abs}
 	}
-	out := newWrapper(env, p, epoch).Upload(ctx, wire)
-	if out.Kept != nil {
-		fmt.Fprintf(env.Stderr, "kache: warning: %d upload(s) kept in %s for the next daemon: %v\n", len(entries), p.SpoolDir(), out.Kept)
-		return nil
-	}
-	if out.HandedOff {
-		if !quietOK {
-			fmt.Fprintf(env.Stdout, "the daemon is draining toward its exit: %d upload(s) wait in the spool for its successor\n", len(entries))
+	epoch := supervisor.BinaryEpoch(env.Exe)
+	w := newWrapper(env, p, epoch)
+	defer w.Client.Close()
+	var out rpc.UploadOutcome
+	handed := 0
+	for chunk := range slices.Chunk(entries, uploadChunk) {
+		abs, err := uploader.WriteIntents(p.SpoolDir(), chunk, epoch)
+		if err != nil {
+			return fmt.Errorf("write upload intents: %w", err)
 		}
-		return nil
+		if out.Kept != nil || out.HandedOff {
+			continue // the rest waits in the spool too
+		}
+		o := w.Upload(ctx, wireEntries(abs))
+		out.Queued, out.Kept, out.HandedOff = out.Queued+o.Queued, o.Kept, o.HandedOff
+		if o.Kept == nil && !o.HandedOff {
+			handed += len(abs)
+		}
 	}
-	if !quietOK {
-		printQueued(env, len(entries), out.Queued)
+	return reportUpload(env, p, len(entries), handed, out, quietOK)
+}
+
+func wireEntries(es []uploader.Entry) []rpc.UploadEntry {
+	wire := make([]rpc.UploadEntry, len(es))
+	for i, e := range es {
+		wire[i] = rpc.UploadEntry{Key: e.Key, Path: e.Path}
+	}
+	return wire
+}
+
+// reportUpload tells the user where the entries went. It never fails: the
+// intents are in the spool whatever became of the daemon.
+func reportUpload(env *Env, p config.Paths, n, handed int, out rpc.UploadOutcome, quietOK bool) error {
+	switch {
+	case out.Kept != nil:
+		fmt.Fprintf(env.Stderr, "kache: warning: %d upload(s) kept in %s for the next daemon: %v\n", n-handed, p.SpoolDir(), out.Kept)
+	case out.HandedOff && !quietOK:
+		fmt.Fprintf(env.Stdout, "the daemon is draining toward its exit: %d upload(s) wait in the spool for its successor\n", n-handed)
+	}
+	if handed > 0 && !quietOK {
+		printQueued(env, handed, out.Queued)
 	}
 	return nil
 }

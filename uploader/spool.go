@@ -60,12 +60,9 @@ const (
 // calls it on the build's critical path, so it is one small write. A path is
 // made absolute; it must name a regular file or a directory.
 func WriteIntent(spoolDir string, e Entry, clientEpoch int64) error {
-	if err := ValidKey(e.Key); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidEntry, err)
-	}
-	abs, err := checkSource(e.Path)
+	abs, err := validate(e)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidEntry, err)
+		return err
 	}
 	data, err := json.Marshal(Intent{Key: e.Key, Path: abs, CreatedAt: time.Now().UTC(), ClientEpoch: clientEpoch})
 	if err != nil {
@@ -101,6 +98,15 @@ func checkSource(path string) (string, error) {
 // is missing. The file and the directory are fsynced, so a rename that
 // returned survives a crash.
 func writeAtomic(dir, name string, data []byte) error {
+	if err := writeSynced(dir, name, data); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// writeSynced is writeAtomic without the directory fsync, which a batch
+// does once for all its files.
+func writeSynced(dir, name string, data []byte) error {
 	f, err := os.CreateTemp(dir, tempPattern)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
@@ -122,9 +128,8 @@ func writeAtomic(dir, name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return err
 	}
-	return syncDir(dir)
+	return err
 }
 
 // LoadIntents returns every intent in spoolDir, oldest first. An unreadable
