@@ -29,9 +29,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 	sigs := d.signals()
 	idle := newIdleTimer(d.o.Config.IdleTimeout)
 	defer idle.stop()
+	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
 	_ = Notify("READY=1\nSTATUS=running")
-	stopWatch := d.watchBinary()
 	defer stopWatch()
 	for d.state().state != states.Stopped {
 		select {

@@ -52,6 +52,11 @@ func (d *Daemon) watchBinary() (stop func()) {
 		_ = w.Close()
 		return func() {}
 	}
+	if d.o.Epoch != 0 && start.mtime != d.o.Epoch {
+		// Replaced between this process's start (when its epoch was read)
+		// and the watch: no event will come for that change.
+		d.events <- event{states.BinaryChanged, "kache binary " + d.o.Exe + " was replaced while the daemon started"}
+	}
 	go d.watchLoop(w, start)
 	return func() { _ = w.Close() }
 }
