@@ -6,21 +6,23 @@ import (
 	"time"
 )
 
-// progress prints a line about a wait once it has lasted a second, then
-// whenever the message changes, so short waits stay silent.
+// progress prints a line about a wait once it has lasted a second, then at
+// most once a second and only when the message changed, so short waits
+// stay silent and long ones do not flood the terminal.
 type progress struct {
 	w     io.Writer
 	start time.Time
+	shown time.Time
 	last  string
 }
 
 func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
 
 func (p *progress) show(msg string) {
-	elapsed := time.Since(p.start)
-	if elapsed < time.Second || msg == p.last {
+	now := time.Now()
+	if now.Sub(p.start) < time.Second || now.Sub(p.shown) < time.Second || msg == p.last {
 		return
 	}
-	p.last = msg
-	fmt.Fprintf(p.w, "  %s (%.0fs)\n", msg, elapsed.Seconds())
+	p.last, p.shown = msg, now
+	fmt.Fprintf(p.w, "  %s (%.0fs)\n", msg, now.Sub(p.start).Seconds())
 }
