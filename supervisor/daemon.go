@@ -81,12 +81,13 @@ type Daemon struct {
 	cur    snapshot
 	builds buildStats
 
-	draining  bool         // a drain has been started
-	exitVia   states.State // the draining state the daemon left through
-	forced    bool         // a second signal cut the drain short
-	drainDone chan uploader.DrainReport
-	done      chan struct{} // closed when the loop returns
-	report    uploader.DrainReport
+	draining    bool         // a drain has been started
+	exitVia     states.State // the draining state the daemon left through
+	forced      bool         // a second signal cut the drain short
+	signalCount int          // SIGTERM/SIGINT received; the second forces
+	drainDone   chan uploader.DrainReport
+	done        chan struct{} // closed when the loop returns
+	report      uploader.DrainReport
 }
 
 // snapshot is the state as status shows it.

@@ -49,8 +49,10 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 }
 
 func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
-	if d.state().state != states.Running {
-		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", d.state().state)
+	// Starting is fine: the pool is up before the server accepts. Only a
+	// daemon on its way out refuses, and the client hands off to a successor.
+	if s := d.state().state; s.Draining() || s == states.Stopped {
+		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
 	}
 	es := make([]uploader.Entry, len(entries))
 	for i, e := range entries {

@@ -68,11 +68,16 @@ func (d *Daemon) afterEvent() {
 
 // onSignal: the first SIGTERM/SIGINT drains, a second forces the exit.
 func (d *Daemon) onSignal(ctx context.Context, s os.Signal) {
-	if d.state().state.Draining() {
+	d.signalCount++
+	switch {
+	case d.signalCount > 1:
 		d.fire(ctx, event{states.Forced, "second signal " + s.String()})
-		return
+	case d.state().state.Draining():
+		// Already on its way out (stop, idle, epoch): keep draining.
+		d.o.Log.Warn("signal while draining; a second one forces the exit", "signal", s.String())
+	default:
+		d.fire(ctx, event{states.Signaled, "signal " + s.String()})
 	}
-	d.fire(ctx, event{states.Signaled, "signal " + s.String()})
 }
 
 // signals returns the signal channel, installing signal.Notify unless a

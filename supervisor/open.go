@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -131,13 +132,24 @@ func (d *Daemon) close() {
 	}
 }
 
+// lockProbeGrace is how long a starting daemon retries the run lock.
+const lockProbeGrace = 200 * time.Millisecond
+
 // takeRunLock takes the run lock at once, or, for a successor, waits for
 // the draining daemon to release it. Only one successor waits: the others
 // find the next lock held and exit as "already running".
 func (d *Daemon) takeRunLock(ctx context.Context) (*Lock, error) {
 	p := d.o.Paths
 	if d.o.Successor <= 0 {
-		return TryLock(p.RunLock())
+		// Clients probe the lock (LockHeld takes and drops it), so a
+		// single try could lose to a probe; a held lock stays held.
+		ctx, cancel := context.WithTimeout(ctx, lockProbeGrace)
+		defer cancel()
+		lock, err := WaitLock(ctx, p.RunLock())
+		if err != nil && ctx.Err() != nil {
+			return nil, ErrLocked
+		}
+		return lock, err
 	}
 	next, err := TryLock(p.NextLock())
 	if err != nil {

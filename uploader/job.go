@@ -217,7 +217,9 @@ func (p *Pool) fail(j *job, cause error, start time.Time) {
 	rec := failedRecord{Intent: in, Error: cause.Error(), FailedAt: time.Now().UTC()}
 	werr := writeFailed(p.o.FailedDir, j.Key+intentExt, rec)
 	p.mu.Lock()
-	retry := j.again != nil && j.again.Path != j.Path
+	// A fresh intent for the key arrived meanwhile (the build may have made
+	// the file again): try it rather than delete it unconfirmed.
+	retry := j.again != nil
 	if retry {
 		os.Remove(filepath.Join(p.o.FailedDir, j.Key+intentExt))
 	} else {
