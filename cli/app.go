@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -48,12 +49,18 @@ func Run(ctx context.Context, env Env, args []string) error {
 	return app.RunContext(ctx, args)
 }
 
+// setVersionPrinter installs urfave/cli's package-level version printer
+// once; it finds the Env of the app it prints for in the app's metadata,
+// so concurrent in-process runs do not race on the global.
+var setVersionPrinter sync.Once
+
 func newApp(env *Env) *ucli.App {
-	ucli.VersionPrinter = func(c *ucli.Context) { printVersion(env) }
+	setVersionPrinter.Do(func() { ucli.VersionPrinter = func(c *ucli.Context) { printVersion(c.App.Metadata["env"].(*Env)) } })
 	return &ucli.App{
 		Name:           "kache",
 		Usage:          "build cache wrapper and its background daemon",
 		Version:        env.Version,
+		Metadata:       map[string]any{"env": env},
 		Writer:         env.Stdout,
 		ErrWriter:      env.Stderr,
 		ExitErrHandler: func(*ucli.Context, error) {}, // main chooses exit codes

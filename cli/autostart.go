@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -47,9 +48,15 @@ func (b *autostartBreaker) load() autostartNote {
 
 func (b *autostartBreaker) save(n autostartNote) {
 	data, _ := json.Marshal(n)
-	tmp := b.path + ".tmp"
-	if os.WriteFile(tmp, data, 0o600) == nil {
-		_ = os.Rename(tmp, b.path)
+	f, err := os.CreateTemp(filepath.Dir(b.path), ".autostart-*.tmp") // wrappers run side by side
+	if err != nil {
+		return
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil && cerr == nil {
+		_ = os.Rename(f.Name(), b.path)
+	} else {
+		_ = os.Remove(f.Name())
 	}
 }
 

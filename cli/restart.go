@@ -164,10 +164,17 @@ func (r *restarter) stopGracefully(ctx context.Context) {
 // wipe removes the stale socket, lock and state files. The socket file
 // stays if something listens on it (a service manager's socket unit).
 func (r *restarter) wipe() {
+	// Under the run lock, as a starting daemon removes a stale socket: a
+	// daemon a service manager restarts meanwhile keeps its files. The lock
+	// file itself stays: deleting it would let two processes hold "it".
+	lock, err := supervisor.TryLock(r.p.RunLock())
+	if err != nil {
+		return
+	}
+	defer lock.Release()
 	if !supervisor.Alive(r.p.Socket, 200*time.Millisecond) {
 		_ = os.Remove(r.p.Socket)
 	}
-	_ = os.Remove(r.p.RunLock())
 	_ = os.Remove(r.p.StateFile())
 }
 

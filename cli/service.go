@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -15,9 +16,13 @@ import (
 // carrying the KACHE_* variables in force into the unit.
 func serviceOptions(env *Env, p config.Paths) service.Options {
 	vars := map[string]string{}
-	for _, k := range []string{"KACHE_SOCKET_PATH", "KACHE_CACHE_DIR", "KACHE_CONFIG"} {
-		if v := env.Getenv(k); v != "" {
-			vars[k] = v
+	resolved := map[string]string{"KACHE_SOCKET_PATH": p.Socket, "KACHE_CACHE_DIR": p.CacheDir}
+	if cfg, err := filepath.Abs(config.FilePath(env.Getenv)); err == nil {
+		resolved["KACHE_CONFIG"] = cfg
+	}
+	for k, abs := range resolved { // carried only if set, but made absolute: units run in /
+		if env.Getenv(k) != "" {
+			vars[k] = abs
 		}
 	}
 	home, _ := os.UserHomeDir()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,6 +59,10 @@ func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Du
 	if st := waitOldDaemon(ctx, env, p); st != nil {
 		return st, false, nil
 	}
+	if ctx.Err() != nil {
+		return nil, false, fmt.Errorf("the daemon holding %s%s neither became ready nor exited within %s: if it is draining, retry once it has exited; if it is wedged, run `kache daemon restart`",
+			p.RunLock(), supervisor.HolderHint(p), timeout)
+	}
 	st, err := spawn(ctx, env, p)
 	return st, err == nil, err
 }
@@ -97,7 +102,7 @@ func waitOldDaemon(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 // answers as running; on failure the error carries the log's last lines.
 func spawn(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, error) {
 	child, err := supervisor.Spawn(supervisor.SpawnOptions{Exe: env.Exe, Args: []string{"daemon", "run", "--background"},
-		Env: os.Environ(), LogPath: p.LogFile()})
+		Env: daemonEnv(env, p), LogPath: p.LogFile()})
 	if err != nil {
 		return nil, fmt.Errorf("spawn %s daemon run: %w", env.Exe, err)
 	}
@@ -124,4 +129,22 @@ func startFailure(p config.Paths, err error) error {
 		tail = "(empty)"
 	}
 	return fmt.Errorf("the daemon did not start: %w\nlast lines of %s:\n  %s\nfix the cause above, or see `kache daemon log`", err, p.LogFile(), tail)
+}
+
+// daemonEnv is the environment of a spawned daemon: ours, with the paths
+// made absolute (the daemon runs in /, not in the build's directory), and
+// without what belongs to our own service manager (a daemon spawned from
+// inside a systemd unit must not notify that unit, nor adopt its sockets).
+func daemonEnv(env *Env, p config.Paths) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG":
+			continue
+		}
+		out = append(out, kv)
+	}
+	cfg, _ := filepath.Abs(config.FilePath(env.Getenv))
+	return append(out, "KACHE_CACHE_DIR="+p.CacheDir, "KACHE_SOCKET_PATH="+p.Socket, "KACHE_CONFIG="+cfg)
 }

@@ -42,6 +42,9 @@ func uploadCommand(env *Env) *ucli.Command {
 func uploadEntries(key string, args []string, from string) ([]uploader.Entry, error) {
 	var out []uploader.Entry
 	if key != "" {
+		if from != "" {
+			return nil, usagef("--key KEY PATH and --from FILE cannot be combined: put the entry in the file as KEY=PATH")
+		}
 		if len(args) != 1 {
 			return nil, usagef("--key takes exactly one PATH argument, got %d", len(args))
 		}
@@ -195,6 +198,6 @@ func spawnSuccessor(env *Env, p config.Paths) error {
 		return nil
 	}
 	_, err := supervisor.Spawn(supervisor.SpawnOptions{Exe: env.Exe, Args: []string{"daemon", "run", "--background", "--successor"},
-		Env: os.Environ(), LogPath: p.LogFile()})
+		Env: daemonEnv(env, p), LogPath: p.LogFile()})
 	return err
 }

@@ -52,6 +52,7 @@ func Spawn(o SpawnOptions) (*Child, error) {
 	defer logf.Close() // the child has its own copy
 	cmd := exec.Command(o.Exe, o.Args...)
 	cmd.Env = o.Env
+	cmd.Dir = "/" // never pin the build's directory (or its mount) for the daemon's life
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
