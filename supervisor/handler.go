@@ -11,6 +11,9 @@ import (
 	"github.com/kunobi-ninja/kache/uploader"
 )
 
+// maxCheckDeadline caps a client-chosen remote_check deadline.
+const maxCheckDeadline = time.Minute
+
 // defaultCheckDeadline applies when a remote_check carries no deadline.
 const defaultCheckDeadline = 3 * time.Second
 
@@ -80,6 +83,7 @@ func (d *Daemon) remoteCheck(ctx context.Context, a *rpc.RemoteCheckArgs) *rpc.R
 	if deadline <= 0 {
 		deadline = defaultCheckDeadline
 	}
+	deadline = min(deadline, maxCheckDeadline)
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	found, err := d.pool.Fetch(ctx, a.Key)

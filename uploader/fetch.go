@@ -218,7 +218,9 @@ func (f *fetcher) get(key string) (int64, bool, error) {
 	if err := os.MkdirAll(store, 0o700); err != nil {
 		return 0, false, err
 	}
-	return GetEntry(f.ctx, f.p.o.Remote, key, filepath.Join(store, key))
+	ctx, cancel := context.WithTimeout(f.ctx, transferTimeout)
+	defer cancel()
+	return GetEntry(ctx, f.p.o.Remote, key, filepath.Join(store, key))
 }
 
 // close refuses new downloads and cancels the running ones.

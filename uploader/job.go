@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -98,9 +99,17 @@ func (p *Pool) run(j *job) {
 	}
 }
 
+// transferTimeout bounds one upload attempt or one download, so a remote
+// that stalls mid-body (past the S3 client's response-header timeout) fails
+// the attempt into a retry instead of holding a worker, the idle exit and
+// every drain forever.
+const transferTimeout = 10 * time.Minute
+
 // attempt checks the remote first and uploads only what it lacks.
 func (p *Pool) attempt(j *job) (skipped bool, n int64, err error) {
-	present, err := HasEntry(p.ctx, p.o.Remote, j.Key)
+	ctx, cancel := context.WithTimeout(p.ctx, transferTimeout)
+	defer cancel()
+	present, err := HasEntry(ctx, p.o.Remote, j.Key)
 	if err != nil {
 		return false, 0, fmt.Errorf("check %s on %s: %w", j.Key, p.remoteName(), err)
 	}
@@ -110,7 +119,7 @@ func (p *Pool) attempt(j *job) (skipped bool, n int64, err error) {
 	if _, err := os.Stat(j.Path); errors.Is(err, fs.ErrNotExist) {
 		return false, 0, Permanent(fmt.Errorf("source %s vanished before upload", j.Path))
 	}
-	n, err = PutEntry(p.ctx, p.o.Remote, j.Key, j.Path)
+	n, err = PutEntry(ctx, p.o.Remote, j.Key, j.Path)
 	if err != nil {
 		return false, 0, fmt.Errorf("upload %s to %s: %w", j.Key, p.remoteName(), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -89,12 +90,19 @@ func checkEndpoint(ep string) error {
 	return nil
 }
 
+// responseHeaderTimeout bounds the wait for a response once a request has
+// been sent.
+var responseHeaderTimeout = 30 * time.Second // a var: tests shorten it
+
 // httpClient tunes the SDK's buildable client for the pool's concurrency.
 func httpClient(concurrency int, conns *connTracker) *awshttp.BuildableClient {
 	if concurrency <= 0 {
 		concurrency = config.DefaultConcurrency
 	}
 	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		// A server that accepts and never answers must fail the request,
+		// not hold a worker: the pool retries behind its breaker.
+		tr.ResponseHeaderTimeout = responseHeaderTimeout
 		tr.MaxIdleConnsPerHost = concurrency
 		tr.MaxIdleConns = max(tr.MaxIdleConns, concurrency)
 		tr.DialContext = conns.wrap(tr.DialContext)
