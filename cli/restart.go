@@ -157,7 +157,7 @@ func (r *restarter) stopGracefully(ctx context.Context) {
 	c := &rpc.Client{Socket: r.p.Socket, Epoch: r.epoch}
 	defer c.Close()
 	if res, err := c.Shutdown(ctx, "kache daemon restart"); err == nil {
-		_ = waitGone(ctx, r.env, r.p, res.Pid, stopTimeout)
+		_ = waitGone(ctx, r.env, r.p, res.Pid, stopTimeout(r.env))
 	}
 }
 

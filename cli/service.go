@@ -39,6 +39,7 @@ func runInstall(ctx context.Context, env *Env) error {
 		return err
 	}
 	opts := serviceOptions(env, p)
+	opts.StopTimeout = stopTimeout(env) // the unit waits as long as `daemon stop` does
 	if err := service.Available(opts); err != nil {
 		return err
 	}
@@ -73,5 +74,5 @@ func stopUnmanaged(ctx context.Context, env *Env, p config.Paths, opts service.O
 		return nil
 	}
 	fmt.Fprintln(env.Stdout, "stopping the running daemon so the service manager can take over")
-	return runStop(ctx, env, stopTimeout)
+	return runStop(ctx, env, 0)
 }

@@ -26,6 +26,9 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	if timeout <= 0 {
+		return usagef("--timeout must be positive, not %s", timeout)
+	}
 	st, started, err := ensureDaemon(ctx, env, p, timeout)
 	if err != nil {
 		return err

@@ -11,8 +11,15 @@ import (
 	"github.com/kunobi-ninja/kache/supervisor"
 )
 
-// stopTimeout is longer than the 30 s drain cap plus closing.
-const stopTimeout = 45 * time.Second
+// stopTimeout is how long to wait for a daemon's exit: its drain timeout
+// (from the config both read) plus config.StopMargin.
+func stopTimeout(env *Env) time.Duration {
+	cfg, err := config.Load(env.Getenv)
+	if err != nil {
+		cfg = config.Config{DrainTimeout: config.DefaultDrainTimeout}
+	}
+	return cfg.StopTimeout()
+}
 
 // runStop is `kache daemon stop`: ask for a graceful shutdown, show the
 // drain's progress, and return only once the daemon process has gone.
@@ -20,6 +27,12 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	p, err := env.paths()
 	if err != nil {
 		return err
+	}
+	switch {
+	case timeout < 0:
+		return usagef("--timeout must be positive, not %s", timeout)
+	case timeout == 0:
+		timeout = stopTimeout(env)
 	}
 	c := &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe)}
 	res, err := c.Shutdown(ctx, "kache daemon stop")

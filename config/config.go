@@ -18,6 +18,17 @@ const (
 	DefaultConcurrency  = 16
 )
 
+// maxDrainSecs caps drain_timeout_secs: service managers and `daemon stop`
+// wait StopTimeout for an exit, and a drain must not outlast a reboot.
+const maxDrainSecs = 300
+
+// StopMargin is how much longer than the drain timeout anyone waiting for
+// a daemon's exit waits: workers, downloads and the server close after it.
+const StopMargin = 15 * time.Second
+
+// StopTimeout is how long a stop may take: the drain plus StopMargin.
+func (c Config) StopTimeout() time.Duration { return c.DrainTimeout + StopMargin }
+
 // ErrInvalid marks a configuration error: a bad value in config.toml or the
 // environment. The daemon exits with the config exit code on it, which the
 // service files treat as "do not restart".
@@ -99,6 +110,9 @@ func (c *Config) applyFile(fc fileConfig) error {
 		}
 	}
 	if fc.DrainTimeoutSecs != nil {
+		if *fc.DrainTimeoutSecs > maxDrainSecs {
+			return fmt.Errorf("%w: %s: drain_timeout_secs = %d is out of range (0 to %d seconds)", ErrInvalid, c.File, *fc.DrainTimeoutSecs, maxDrainSecs)
+		}
 		if c.DrainTimeout, err = seconds(c.File+": drain_timeout_secs", *fc.DrainTimeoutSecs); err != nil {
 			return err
 		}

@@ -58,6 +58,7 @@ func TestLoadBadValuesNameTheKey(t *testing.T) {
 		{"string idle", `daemon_idle_timeout_secs = "abc"`, nil, "daemon_idle_timeout_secs"},
 		{"negative idle", `daemon_idle_timeout_secs = -5`, nil, "daemon_idle_timeout_secs"},
 		{"negative drain", `drain_timeout_secs = -1`, nil, "drain_timeout_secs"},
+		{"drain over the cap", `drain_timeout_secs = 301`, nil, "drain_timeout_secs"},
 		{"zero concurrency", "[s3]\nconcurrency = 0", nil, "s3.concurrency"},
 		{"unknown key", `daemon_idle_timeout = 5`, nil, "daemon_idle_timeout"},
 		{"not toml", `daemon_idle_timeout_secs = `, nil, "config.toml"},

@@ -36,12 +36,9 @@ type keepAlive struct {
 	SuccessfulExit bool `plist:"SuccessfulExit"`
 }
 
-// launchd timing: ExitTimeOut must outlast the 30 s drain (SIGTERM to
-// SIGKILL); ThrottleInterval spaces restarts.
-const (
-	launchdExitTimeout = 45
-	launchdThrottle    = 5
-)
+// launchdThrottle spaces launchd's restarts; ExitTimeOut (SIGTERM to
+// SIGKILL) is Options.StopTimeout, which outlasts the drain.
+const launchdThrottle = 5
 
 // job returns the launchd job for o.
 func job(o Options) launchdJob {
@@ -51,7 +48,7 @@ func job(o Options) launchdJob {
 		EnvironmentVariables: o.Env,
 		RunAtLoad:            true,
 		KeepAlive:            keepAlive{SuccessfulExit: false},
-		ExitTimeOut:          launchdExitTimeout,
+		ExitTimeOut:          int(stopTimeout(o).Seconds()),
 		ThrottleInterval:     launchdThrottle,
 		ProcessType:          "Background",
 		StandardErrorPath:    logPath(o),

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"time"
 )
 
 // Exit codes of `kache daemon run`. cmd/kache/main.go maps the daemon's
@@ -67,6 +68,9 @@ type Options struct {
 	// the command up on PATH, which is how tests put a stand-in in place.
 	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
 	Out io.Writer // messages for the user; default: discarded
+	// StopTimeout is how long the manager waits for the daemon to exit
+	// before it kills it: the drain timeout plus a margin; default 45 s.
+	StopTimeout time.Duration
 }
 
 // Info is what Status reports: read from the files, never from a command.
@@ -96,6 +100,9 @@ type Result struct {
 }
 
 // withDefaults fills the optional fields.
+// defaultStopTimeout outlasts the default 30 s drain.
+const defaultStopTimeout = 45 * time.Second
+
 func (o Options) withDefaults() (Options, error) {
 	if o.OS == "" {
 		o.OS = runtime.GOOS
@@ -105,6 +112,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = defaultStopTimeout
 	}
 	if o.Home == "" {
 		h, err := os.UserHomeDir()
@@ -234,4 +244,13 @@ func Restart(ctx context.Context, o Options) error {
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// stopTimeout is o.StopTimeout, or the default for generators called
+// without withDefaults.
+func stopTimeout(o Options) time.Duration {
+	if o.StopTimeout > 0 {
+		return o.StopTimeout
+	}
+	return defaultStopTimeout
 }

@@ -53,7 +53,7 @@ func SystemdUnits(o Options) (service, socket string) {
 	fmt.Fprintf(&b, "RestartForceExitStatus=%d\n", ExitEpochStale)
 	fmt.Fprintf(&b, "RestartPreventExitStatus=%d\n", ExitConfig)
 	fmt.Fprintf(&b, "SuccessExitStatus=%d\n", ExitEpochStale)
-	b.WriteString("TimeoutStopSec=45s\nKillMode=mixed\n\n")
+	fmt.Fprintf(&b, "TimeoutStopSec=%ds\nKillMode=mixed\n\n", int(stopTimeout(o).Seconds()))
 	b.WriteString("[Install]\nWantedBy=default.target\n")
 	return b.String(), socketUnit(o)
 }
