@@ -109,12 +109,16 @@ func packFile(tw *tar.Writer, p string, hdr *tar.Header) (*FileRecord, error) {
 	h := sha256.New()
 	if _, err := io.CopyN(io.MultiWriter(tw, h), f, fi.Size()); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("source %s shrank while being archived; will retry", p)
+			return nil, fmt.Errorf("%w: %s shrank while being archived", ErrSourceChanged, p)
 		}
 		return nil, fmt.Errorf("archive %s: %w", p, sourceErr(p, err))
 	}
 	return &FileRecord{Path: hdr.Name, Size: fi.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), Mode: uint32(fi.Mode().Perm())}, nil
 }
+
+// ErrSourceChanged: the source changed while it was read. Worth a retry
+// (the build may have been rewriting it), but only a few: see maxChanged.
+var ErrSourceChanged = errors.New("source changed during upload")
 
 // sourceErr marks errors that retrying cannot fix as Permanent: a source
 // that does not exist (or vanished) and one we may not read.

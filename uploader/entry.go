@@ -101,10 +101,17 @@ func putFile(ctx context.Context, r Remote, key, path string) (*Manifest, error)
 		return nil, sourceErr(path, err)
 	}
 	h := sha256.New()
-	if n, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil || n != fi.Size() {
+	n, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size()))
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("read %s: %d of %d bytes: %w", path, n, fi.Size(), sourceErr(path, err))
+	case n != fi.Size():
+		return nil, fmt.Errorf("%w: %s shrank from %d to %d bytes while being read", ErrSourceChanged, path, fi.Size(), n)
 	}
 	if err := r.Put(ctx, key, io.NewSectionReader(f, 0, fi.Size()), fi.Size()); err != nil {
+		if now, serr := os.Stat(path); serr == nil && (now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime())) {
+			return nil, fmt.Errorf("%w: %s was rewritten while being uploaded: %v", ErrSourceChanged, path, err)
+		}
 		return nil, fmt.Errorf("upload %s: %w", path, err)
 	}
 	return newManifest(key, KindFile, fi.Size(), h, uint32(fi.Mode().Perm()), nil), nil

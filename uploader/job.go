@@ -86,12 +86,15 @@ func (p *Pool) run(j *job) {
 			p.breaker.Release(probe)
 			p.release(j)
 			return
-		case isPermanent(err):
+		case isPermanent(err), errors.Is(err, ErrSourceChanged) && j.tooManyChanges():
 			p.breaker.Release(probe)
 			p.fail(j, err, start)
 			return
+		case errors.Is(err, ErrSourceChanged):
+			p.breaker.Release(probe) // the source's fault, not the remote's
+		default:
+			p.breaker.Failure(probe)
 		}
-		p.breaker.Failure(probe)
 		if !p.retryLater(j, attempt, err, start) {
 			p.release(j)
 			return
@@ -269,3 +272,12 @@ func (p *Pool) release(j *job) {
 func intentFile(spool, key string) string { return filepath.Join(spool, key+intentExt) }
 
 func since(t time.Time) int64 { return time.Since(t).Milliseconds() }
+
+// maxChanged bounds retries of a source that keeps changing while it is
+// read: a file rewritten for ever is failed, not retried for ever.
+const maxChanged = 5
+
+func (j *job) tooManyChanges() bool {
+	j.changed++
+	return j.changed >= maxChanged
+}

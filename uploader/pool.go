@@ -82,6 +82,8 @@ type job struct {
 	// flight and after its intent file was last settled: the client wrote a
 	// fresh intent, so the key is queued again once this job is released.
 	again *Entry
+	// changed counts attempts that found the source changing under them.
+	changed int
 }
 
 // Pool uploads the entries of the spool with a fixed set of workers. The
