@@ -106,7 +106,6 @@ const (
 	ErrTooLarge     ErrorKind = "frame_too_large" // a line over MaxFrame; the connection is closed
 	ErrUnknownOp    ErrorKind = "unknown_op"
 	ErrProtocol     ErrorKind = "protocol_mismatch"
-	ErrNotAvailable ErrorKind = "not_available" // the op exists but this daemon cannot do it
 	ErrNoRemote     ErrorKind = "no_remote"     // no remote configured; the intent stays in the spool
 	ErrShuttingDown ErrorKind = "shutting_down" // the daemon is draining; retry against the next one
 	ErrBusy         ErrorKind = "busy"          // connection cap reached

@@ -35,7 +35,6 @@ type Event string
 // The daemon's events.
 const (
 	Ready         Event = "ready"          // listener open, spool replayed
-	StartFailed   Event = "start_failed"   // could not become ready
 	StopRequested Event = "stop_requested" // a shutdown request
 	Signaled      Event = "signaled"       // SIGTERM or SIGINT
 	IdleTimeout   Event = "idle_timeout"   // the idle timer expired with nothing to do
@@ -46,7 +45,7 @@ const (
 )
 
 // AllEvents lists every event.
-var AllEvents = []Event{Ready, StartFailed, StopRequested, Signaled, IdleTimeout, ClientNewer, BinaryChanged, DrainDone, Forced}
+var AllEvents = []Event{Ready, StopRequested, Signaled, IdleTimeout, ClientNewer, BinaryChanged, DrainDone, Forced}
 
 // Draining reports whether s is one of the states that drain before exit.
 func (s State) Draining() bool { return s == Draining || s == IdleExiting || s == EpochStale }

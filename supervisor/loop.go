@@ -131,10 +131,8 @@ func (d *Daemon) exitReason() string {
 		return "idle"
 	case d.exitVia == states.EpochStale:
 		return "epoch_stale"
-	case d.exitVia == states.Draining:
-		return "stop"
 	}
-	return "start_failed"
+	return "stop" // through draining: a shutdown request or a signal
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

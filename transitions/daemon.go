@@ -21,7 +21,6 @@ type Transition = Row[states.Event, states.State]
 // is one of these rows; the machine refuses anything else.
 var Daemon = []Transition{
 	{states.Ready, []states.State{states.Starting}, states.Running},
-	{states.StartFailed, []states.State{states.Starting}, states.Stopped},
 	{states.StopRequested, []states.State{states.Starting, states.Running}, states.Draining},
 	{states.Signaled, []states.State{states.Starting, states.Running, states.IdleExiting}, states.Draining},
 	{states.IdleTimeout, []states.State{states.Running}, states.IdleExiting},

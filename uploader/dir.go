@@ -15,8 +15,9 @@ import (
 const dirTempPrefix = ".kache-tmp-"
 
 // DirRemote is a remote that is a plain directory, such as a shared NFS
-// mount: each object is one file named by its key. It is the default remote
-// when no S3 bucket is configured, so the daemon works with no cloud at hand.
+// mount: each object is one file named by its key. Configured with
+// [remote] dir or KACHE_REMOTE_DIR, it lets the daemon work with no cloud at
+// hand (the README's demo uses it).
 type DirRemote struct {
 	root string
 }

@@ -13,7 +13,7 @@ import (
 
 // ErrNoRemote answers an upload or a remote check when no remote is
 // configured. Nothing is touched: intents stay for a daemon that has one.
-var ErrNoRemote = errors.New("no remote configured: set [remote] dir or [s3] bucket in config.toml (or KACHE_S3_BUCKET); intents stay in the spool until a daemon has a remote")
+var ErrNoRemote = errors.New("no remote configured: set [remote] dir or [s3] bucket in config.toml (or KACHE_S3_BUCKET / KACHE_REMOTE_DIR); intents stay in the spool until a daemon has a remote")
 
 // ErrDraining answers work offered after Drain began (or Start's context
 // ended); the intent stays in the spool for the next daemon.
