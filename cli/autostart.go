@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // The crash-loop breaker: after autostartLimit failed auto-starts within
@@ -39,25 +38,12 @@ func newAutostartBreaker(p config.Paths) *autostartBreaker {
 
 func (b *autostartBreaker) load() autostartNote {
 	var n autostartNote
-	data, err := os.ReadFile(b.path)
-	if err == nil {
-		_ = json.Unmarshal(data, &n)
-	}
+	_ = supervisor.ReadJSONFile(b.path, &n) // missing or corrupt: closed
 	return n
 }
 
 func (b *autostartBreaker) save(n autostartNote) {
-	data, _ := json.Marshal(n)
-	f, err := os.CreateTemp(filepath.Dir(b.path), ".autostart-*.tmp") // wrappers run side by side
-	if err != nil {
-		return
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil && cerr == nil {
-		_ = os.Rename(f.Name(), b.path)
-	} else {
-		_ = os.Remove(f.Name())
-	}
+	_ = supervisor.WriteJSONFile(b.path, n) // unique temp name: wrappers run side by side
 }
 
 // Allow refuses while the breaker is open, saying until when and why.

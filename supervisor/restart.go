@@ -97,7 +97,7 @@ func (r RestartRecord) String() string {
 }
 
 // WriteRestart writes the restart record atomically.
-func WriteRestart(path string, r RestartRecord) error { return writeJSONFile(path, r) }
+func WriteRestart(path string, r RestartRecord) error { return WriteJSONFile(path, r) }
 
 // takeRestart reads the restart record if it is recent enough to be the
 // reason this daemon is starting, and removes it: the first daemon to hold
@@ -105,7 +105,7 @@ func WriteRestart(path string, r RestartRecord) error { return writeJSONFile(pat
 // claim to be a restart. The caller must hold the run lock.
 func takeRestart(path string) string {
 	var r RestartRecord
-	err := readJSONFile(path, &r)
+	err := ReadJSONFile(path, &r)
 	_ = os.Remove(path)
 	if err != nil || time.Since(r.At) > time.Minute {
 		return ""

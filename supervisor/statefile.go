@@ -40,29 +40,29 @@ type ExitRecord struct {
 }
 
 // WriteState replaces the state file atomically.
-func WriteState(path string, r StateRecord) error { return writeJSONFile(path, r) }
+func WriteState(path string, r StateRecord) error { return WriteJSONFile(path, r) }
 
 // ReadState reads the state file; a missing file is an error wrapping
 // fs.ErrNotExist, which callers treat as "no daemon has said anything".
 func ReadState(path string) (StateRecord, error) {
 	var r StateRecord
-	return r, readJSONFile(path, &r)
+	return r, ReadJSONFile(path, &r)
 }
 
 // WriteExit replaces the exit record atomically.
-func WriteExit(path string, r ExitRecord) error { return writeJSONFile(path, r) }
+func WriteExit(path string, r ExitRecord) error { return WriteJSONFile(path, r) }
 
 // ReadExit reads the exit record written by the last daemon.
 func ReadExit(path string) (ExitRecord, error) {
 	var r ExitRecord
-	return r, readJSONFile(path, &r)
+	return r, ReadJSONFile(path, &r)
 }
 
-// writeJSONFile writes v to a temp file in the same directory, syncs it
+// WriteJSONFile writes v to a temp file in the same directory, syncs it
 // and renames it over path, so a reader sees the old record or the new one,
 // never half of one, even if the writer dies mid-write. The temp file must
 // share the directory: rename is atomic only within one file system.
-func writeJSONFile(path string, v any) error {
+func WriteJSONFile(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
@@ -93,8 +93,8 @@ func writeSynced(f *os.File, data []byte) error {
 	return err
 }
 
-// readJSONFile decodes path into v, naming the file in any error.
-func readJSONFile(path string, v any) error {
+// ReadJSONFile decodes path into v, naming the file in any error.
+func ReadJSONFile(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
