@@ -32,6 +32,8 @@ type rotatingLog struct {
 	size  int64 // bytes in the current file, ours and whatever was there
 	fresh bool  // the file holds nothing but, at most, the marker
 	limit int64
+	path  string
+	known bool // size was read: at the first write, as lumberjack opens lazily
 }
 
 // OpenLog returns the daemon's log writer: rotated once the file would grow
@@ -46,16 +48,25 @@ func OpenLog(path string) (io.WriteCloser, error) {
 
 // openLog is OpenLog with the limit as a parameter, for tests.
 func openLog(path string, limit int64) (*rotatingLog, error) {
-	var size int64
-	fi, err := os.Stat(path)
-	switch {
-	case err == nil:
-		size = fi.Size()
-	case !errors.Is(err, fs.ErrNotExist):
+	if _, err := os.Stat(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	lj := &lumberjack.Logger{Filename: path, MaxSize: ljNeverMB, MaxBackups: 1}
-	return &rotatingLog{lj: lj, size: size, fresh: size == 0, limit: limit}, nil
+	return &rotatingLog{lj: lj, limit: limit, path: path}, nil
+}
+
+// learnSize reads the file's size at the first write, not at open: a
+// successor daemon opens its log while the draining daemon still writes
+// (and may rotate) it, and writes only once that daemon has gone.
+func (l *rotatingLog) learnSize() {
+	if l.known {
+		return
+	}
+	l.known = true
+	if fi, err := os.Stat(l.path); err == nil {
+		l.size = fi.Size()
+	}
+	l.fresh = l.size == 0
 }
 
 // Write appends p, rotating first if p would take the file past the limit.
@@ -64,6 +75,7 @@ func openLog(path string, limit int64) (*rotatingLog, error) {
 func (l *rotatingLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.learnSize()
 	if !l.fresh && l.size+int64(len(p)) > l.limit {
 		if err := l.rotate(); err != nil {
 			return 0, err

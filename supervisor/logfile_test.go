@@ -131,3 +131,28 @@ func TestOpenLogConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestLogSizeLearnedAtFirstWrite: a successor opens its log while the old
+// daemon still grows it; the limit must count what is there at the first
+// write, not at open.
+func TestLogSizeLearnedAtFirstWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "daemon.log")
+	l, err := openLog(path, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.WriteFile(path, bytes.Repeat([]byte("old daemon line\n"), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Write([]byte("successor line\n")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(data), RotatedMarker) || !strings.Contains(string(data), "successor line") {
+		t.Fatalf("the first write did not rotate the 1600-byte file past the 1024-byte limit:\n%s", data)
+	}
+}
