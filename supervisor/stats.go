@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/uploader"
 )
 
 // Epoch relations as status and responses report them.
@@ -52,7 +53,7 @@ func (d *Daemon) stats() *rpc.Stats {
 	st := &rpc.Stats{UploadsCompleted: ps.UploadsCompleted, UploadsSkipped: ps.UploadsSkipped,
 		UploadsFailed: ps.UploadsFailed, BytesUploaded: ps.BytesUploaded, Downloads: ps.Downloads,
 		BytesDownloaded: ps.BytesDownloaded, RemoteHits: ps.RemoteHits, RemoteMisses: ps.RemoteMisses,
-		Queue: d.queue()}
+		Queue: queueOf(ps)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st.Builds, st.LastBuildSession = d.builds.count, d.builds.session
@@ -63,8 +64,9 @@ func (d *Daemon) stats() *rpc.Stats {
 	return st
 }
 
-func (d *Daemon) queue() rpc.QueueStats {
-	ps := d.pool.Stats()
+func (d *Daemon) queue() rpc.QueueStats { return queueOf(d.pool.Stats()) }
+
+func queueOf(ps uploader.Stats) rpc.QueueStats {
 	return rpc.QueueStats{Queued: ps.Queued, InFlight: ps.InFlight, Failed: ps.FailedIntents,
 		Spool: ps.Spool, Breaker: ps.Breaker}
 }
