@@ -11,13 +11,15 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/service"
 	"github.com/kunobi-ninja/kache/states"
 	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 const (
-	startTimeout = 10 * time.Second
-	logTailLines = 20
+	startTimeout     = 10 * time.Second
+	managedStartWait = 5 * time.Second
+	logTailLines     = 20
 )
 
 // runStart is `kache daemon start`.
@@ -66,8 +68,38 @@ func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Du
 		return nil, false, fmt.Errorf("the daemon holding %s%s neither became ready nor exited within %s: if it is draining, retry once it has exited; if it is wedged, run `kache daemon restart`",
 			p.RunLock(), supervisor.HolderHint(p), timeout)
 	}
+	if st := startManaged(ctx, env, p); st != nil {
+		return st, true, nil
+	}
 	st, err := spawn(ctx, env, p)
 	return st, err == nil, err
+}
+
+// startManaged starts an installed service through its manager, so that a
+// daemon that exited idle comes back managed (launchd has no socket
+// activation) rather than as an unmanaged child of some build. nil: not
+// installed, or the manager did not bring it up; the caller spawns one.
+func startManaged(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
+	opts := serviceOptions(env, p)
+	if !service.Status(opts).Installed {
+		return nil
+	}
+	if err := service.Restart(ctx, opts); err != nil {
+		fmt.Fprintf(env.Stderr, "kache: the service manager did not start the daemon (%v); starting it directly\n", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, managedStartWait) // leave time to spawn one instead
+	defer cancel()
+	for ctx.Err() == nil {
+		if st := runningStatus(ctx, env, p); st != nil {
+			return st
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // runningStatus is the status of a daemon that answers and is running
