@@ -177,6 +177,10 @@ func daemonEnv(env *Env, p config.Paths) []string {
 		switch k {
 		case "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG":
 			continue
+		case "KACHE_REMOTE_DIR":
+			if abs, err := filepath.Abs(env.Getenv(k)); err == nil {
+				kv = k + "=" + abs
+			}
 		}
 		out = append(out, kv)
 	}

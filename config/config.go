@@ -124,6 +124,9 @@ func (c *Config) applyFile(fc fileConfig) error {
 	}
 	c.S3.Bucket, c.S3.Prefix, c.S3.Region, c.S3.Endpoint = fc.S3.Bucket, fc.S3.Prefix, fc.S3.Region, fc.S3.Endpoint
 	c.RemoteDir = fc.Remote.Dir
+	if c.RemoteDir != "" && !filepath.IsAbs(c.RemoteDir) {
+		c.RemoteDir = filepath.Join(filepath.Dir(c.File), c.RemoteDir) // relative to the file, not to the daemon's cwd
+	}
 	return nil
 }
 

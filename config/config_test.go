@@ -118,3 +118,14 @@ func TestResolvePathsRejectsBadSockets(t *testing.T) {
 		t.Errorf("a cache dir too deep for its socket: want ErrSocketPath, got %v", err)
 	}
 }
+
+func TestRelativeRemoteDirIsRelativeToTheFile(t *testing.T) {
+	p := writeConfig(t, "[remote]\ndir = \"shared\"\n")
+	c, err := Load(env(map[string]string{"KACHE_CONFIG": p}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(p), "shared"); c.RemoteDir != want {
+		t.Fatalf("remote dir = %s, want %s", c.RemoteDir, want)
+	}
+}
