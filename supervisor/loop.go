@@ -98,6 +98,9 @@ func drainCause(r uploader.DrainReport) string {
 // finish writes the exit record and maps how the machine got to Stopped
 // onto Run's result.
 func (d *Daemon) finish() error {
+	if d.forced && d.draining {
+		d.abortDrain()
+	}
 	rec := ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
 	if d.forced {
@@ -136,3 +139,18 @@ func (d *Daemon) exitReason() string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// abortDrain cuts a drain short on a forced exit and waits, bounded, for it
+// to unwind, so no upload is still talking to the remote when it is closed.
+func (d *Daemon) abortDrain() {
+	d.pool.Abort()
+	select {
+	case rep := <-d.drainDone:
+		d.report = rep
+	case <-time.After(abortGrace):
+		d.o.Log.Error("the cancelled drain did not return", "grace", abortGrace)
+	}
+}
+
+// abortGrace bounds abortDrain.
+const abortGrace = 10 * time.Second

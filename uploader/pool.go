@@ -257,6 +257,11 @@ func (p *Pool) signal() {
 	}
 }
 
+// Abort cancels every upload and download at once, for a forced exit: a
+// Drain in progress then returns within its grace. Intents stay in the
+// spool for the next daemon.
+func (p *Pool) Abort() { p.cancel() }
+
 // Drain closes the queue, lets queued and in-flight uploads run until the
 // queue is empty or timeout passes, then cancels the rest: their intents stay
 // in the spool, untouched, for the next daemon. Downloads are cancelled at
