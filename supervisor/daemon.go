@@ -63,14 +63,16 @@ type event struct {
 
 // Daemon is one running daemon. Only the loop goroutine touches machine.
 type Daemon struct {
-	o       Options
-	machine *fsm.FSM
-	events  chan event
-	pool    *uploader.Pool
-	remote  uploader.Remote // nil: no remote configured
-	srv     *rpc.Server
-	ln      net.Listener
-	lock    *Lock
+	o        Options
+	machine  *fsm.FSM
+	events   chan event
+	sigs     <-chan os.Signal // SIGTERM/SIGINT, caught from the start of Run
+	notified chan os.Signal   // the channel given to signal.Notify, if any
+	pool     *uploader.Pool
+	remote   uploader.Remote // nil: no remote configured
+	srv      *rpc.Server
+	ln       net.Listener
+	lock     *Lock
 
 	activated     bool
 	restartReason string // from the restart file, when a restart brought us up
@@ -104,6 +106,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Signals are caught before the socket answers: a client that sees the
+	// daemon and signals it must reach the drain, not the default action.
+	d.sigs = d.signals()
+	defer d.stopSignals()
 	if err := d.open(ctx); err != nil {
 		d.close()
 		return err

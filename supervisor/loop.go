@@ -26,7 +26,6 @@ func (d *Daemon) loop(ctx context.Context) error {
 	// still reports it, once (a closed channel would spin the loop).
 	done := ctx.Done()
 	ctx = context.WithoutCancel(ctx)
-	sigs := d.signals()
 	idle := newIdleTimer(d.o.Config.IdleTimeout)
 	defer idle.stop()
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
@@ -37,7 +36,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 		select {
 		case e := <-d.events:
 			d.fire(ctx, e)
-		case s := <-sigs:
+		case s := <-d.sigs:
 			d.onSignal(ctx, s)
 		case <-idle.C():
 			d.onIdle(ctx, idle)
@@ -88,7 +87,16 @@ func (d *Daemon) signals() <-chan os.Signal {
 	}
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	d.notified = ch
 	return ch
+}
+
+// stopSignals undoes signal.Notify, so an in-process caller's later
+// signals get their default action again.
+func (d *Daemon) stopSignals() {
+	if d.notified != nil {
+		signal.Stop(d.notified)
+	}
 }
 
 func drainCause(r uploader.DrainReport) string {
