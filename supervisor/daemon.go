@@ -81,6 +81,7 @@ type Daemon struct {
 
 	mu     sync.Mutex // guards cur and builds, read by RPC handlers
 	cur    snapshot
+	next   snapshot // set by the enter callback, published by fire (loop only)
 	builds buildStats
 
 	draining    bool         // a drain has been started
@@ -90,6 +91,7 @@ type Daemon struct {
 	drainDone   chan uploader.DrainReport
 	done        chan struct{} // closed when the loop returns
 	report      uploader.DrainReport
+	exitRec     *ExitRecord // why it stopped, written by close
 }
 
 // snapshot is the state as status shows it.
@@ -151,9 +153,7 @@ func (d *Daemon) onEnter(_ context.Context, e *fsm.Event) {
 	if to := states.State(e.Dst); to.Draining() {
 		d.exitVia = to // the last draining state decides the exit: idle, then a binary change, is epoch-stale
 	}
-	d.mu.Lock()
-	d.cur = snapshot{state: states.State(e.Dst), since: time.Now(), cause: cause}
-	d.mu.Unlock()
+	d.next = snapshot{state: states.State(e.Dst), since: time.Now(), cause: cause}
 	d.o.Log.Info("state changed", "from", e.Src, "to", e.Dst, "event", e.Event, "cause", cause)
 }
 
@@ -181,7 +181,12 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 	var noT fsm.NoTransitionError
 	switch {
 	case err == nil:
-		d.writeState()
+		// The state file first, then what status answers: whoever sees a
+		// state over the socket finds it in the file too.
+		d.writeState(d.next)
+		d.mu.Lock()
+		d.cur = d.next
+		d.mu.Unlock()
 	case errors.As(err, &inv), errors.As(err, &noT):
 		d.o.Log.Debug("event ignored", "event", e.ev, "state", d.machine.Current(), "cause", e.cause)
 	default:
@@ -191,8 +196,7 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 
 // writeState mirrors the snapshot into the state file for readers that
 // cannot reach the socket (restart, status of a wedged daemon).
-func (d *Daemon) writeState() {
-	s := d.state()
+func (d *Daemon) writeState(s snapshot) {
 	rec := StateRecord{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
 		State: string(s.state), StateSince: s.since, Cause: s.cause, StartedAt: d.started,
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, RestartReason: d.restartReason}

@@ -120,9 +120,7 @@ func (d *Daemon) finish() error {
 	case d.exitVia == states.EpochStale:
 		rec.Code = service.ExitEpochStale
 	}
-	if err := WriteExit(d.o.Paths.ExitFile(), rec); err != nil {
-		d.o.Log.Warn("write exit record", "err", err)
-	}
+	d.exitRec = &rec // written by close, once the socket and state file are gone
 	d.o.Log.Info("daemon stopped", "reason", rec.Reason, "drained", rec.Drained, "left", rec.Left)
 	switch {
 	case d.forced:

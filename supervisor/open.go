@@ -32,7 +32,7 @@ func (d *Daemon) open(ctx context.Context) error {
 	}
 	d.lock = lock
 	d.restartReason = takeRestart(p.RestartFile())
-	d.writeState()
+	d.writeState(d.state())
 	if err := d.listen(); err != nil {
 		return err
 	}
@@ -128,7 +128,19 @@ func (d *Daemon) close() {
 	}
 	if d.lock != nil {
 		_ = os.Remove(d.o.Paths.StateFile())
+		d.writeExit()
 		_ = d.lock.Release()
+	}
+}
+
+// writeExit writes the exit record last before the run lock goes: who
+// finds it (daemon stop, status, tests) finds the daemon's files cleaned up.
+func (d *Daemon) writeExit() {
+	if d.exitRec == nil {
+		return
+	}
+	if err := WriteExit(d.o.Paths.ExitFile(), *d.exitRec); err != nil {
+		d.o.Log.Warn("write exit record", "err", err)
 	}
 }
 
