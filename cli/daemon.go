@@ -10,7 +10,7 @@ func daemonCommand(env *Env) *ucli.Command {
 	return &ucli.Command{
 		Name:        "daemon",
 		Usage:       "manage the background daemon (bare: show its status)",
-		Description: "Without a subcommand, prints the daemon's status. Exit codes: 0 running, 3 not running.",
+		Description: "Without a subcommand, prints the daemon's status. Exit codes: 0 running, 1 not answering (wedged), 3 not running.",
 		Flags:       []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() { // not status: a mistyped subcommand
