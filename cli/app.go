@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/internal/install"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -33,6 +33,16 @@ type Env struct {
 	Getenv         func(string) string
 	Exe            string // path of this kache binary as invoked
 	Version        string
+
+	epochOnce sync.Once
+	epochVal  int64
+}
+
+// epoch is the build epoch of this installation (kache and kache-daemon),
+// read once per process.
+func (env *Env) epoch() int64 {
+	env.epochOnce.Do(func() { env.epochVal = install.Epoch(env.Exe) })
+	return env.epochVal
 }
 
 // usagef builds an ErrUsage with a message for the user.
@@ -41,11 +51,11 @@ func usagef(format string, args ...any) error {
 }
 
 // Run runs the command line args (args[0] is the program name).
-func Run(ctx context.Context, env Env, args []string) error {
+func Run(ctx context.Context, env *Env, args []string) error {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	app := newApp(&env)
+	app := newApp(env)
 	return app.RunContext(ctx, args)
 }
 
@@ -89,7 +99,7 @@ func onUsageError(c *ucli.Context, err error, _ bool) error {
 
 // printVersion prints the version and the build epoch of this binary.
 func printVersion(env *Env) {
-	epoch := supervisor.BinaryEpoch(env.Exe)
+	epoch := env.epoch()
 	fmt.Fprintf(env.Stdout, "kache %s (build epoch %d, %s)\n", env.Version, epoch, time.Unix(0, epoch).UTC().Format(time.RFC3339Nano))
 }
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 )
 
 // The crash-loop breaker: after autostartLimit failed auto-starts within
@@ -38,12 +38,12 @@ func newAutostartBreaker(p config.Paths) *autostartBreaker {
 
 func (b *autostartBreaker) load() autostartNote {
 	var n autostartNote
-	_ = supervisor.ReadJSONFile(b.path, &n) // missing or corrupt: closed
+	_ = statefile.ReadJSON(b.path, &n) // missing or corrupt: closed
 	return n
 }
 
 func (b *autostartBreaker) save(n autostartNote) {
-	_ = supervisor.WriteJSONFile(b.path, n) // unique temp name: wrappers run side by side
+	_ = statefile.WriteJSON(b.path, n) // unique temp name: wrappers run side by side
 }
 
 // Allow refuses while the breaker is open, saying until when and why.

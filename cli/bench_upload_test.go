@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/install"
+	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
-	"github.com/kunobi-ninja/kache/uploader"
 )
 
 // BenchmarkUploadEnqueue measures what `kache upload --key K F` does on the
@@ -52,9 +53,9 @@ func benchEnqueue(b *testing.B, d *benchDaemon) {
 	}
 	var total, intent, call []time.Duration
 	for i := 0; b.Loop(); i++ {
-		e := uploader.Entry{Key: fmt.Sprintf("bench-%d", i), Path: src}
+		e := spool.Entry{Key: fmt.Sprintf("bench-%d", i), Path: src}
 		t0 := time.Now()
-		if err := uploader.WriteIntent(d.paths.SpoolDir(), e, d.epoch); err != nil {
+		if err := spool.WriteIntent(d.paths.SpoolDir(), e, d.epoch); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
@@ -123,7 +124,7 @@ func startBenchDaemon(b *testing.B, over map[string]string) *benchDaemon {
 	if err := os.WriteFile(vars["KACHE_CONFIG"], []byte("drain_timeout_secs = 2\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	d := &benchDaemon{dir: dir, env: benchEnviron(vars), epoch: supervisor.BinaryEpoch(bin)}
+	d := &benchDaemon{dir: dir, env: benchEnviron(vars), epoch: install.Epoch(bin)}
 	if d.paths, err = config.ResolvePaths(func(k string) string { return vars[k] }); err != nil {
 		b.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func (d *benchDaemon) stop(b *testing.B, bin string) {
 	if out, err := d.kache(bin, "daemon", "stop"); err != nil {
 		b.Errorf("kache daemon stop: %v\n%s", err, out)
 	}
-	procs, _ := supervisor.FindDaemons(d.paths.Socket)
+	procs, _ := procid.FindDaemons(d.paths.Socket)
 	for _, p := range procs {
 		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
 	}

@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/cachekey"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
-	"github.com/kunobi-ninja/kache/uploader"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -34,14 +33,14 @@ func checkCommand(env *Env) *ucli.Command {
 }
 
 func runCheck(ctx context.Context, env *Env, key string, deadline time.Duration) error {
-	if err := uploader.ValidKey(key); err != nil {
+	if err := cachekey.Valid(key); err != nil {
 		return usagef("%v", err)
 	}
 	p, err := env.paths()
 	if err != nil {
 		return err
 	}
-	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe), DialTimeout: 100 * time.Millisecond}}
+	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), DialTimeout: 100 * time.Millisecond}}
 	defer w.Client.Close()
 	found, why := w.RemoteCheck(ctx, key, deadline)
 	if why != nil {
@@ -66,7 +65,7 @@ func prefetchCommand(env *Env) *ucli.Command {
 				return usagef("prefetch takes one or more KEYs")
 			}
 			for _, k := range keys {
-				if err := uploader.ValidKey(k); err != nil {
+				if err := cachekey.Valid(k); err != nil {
 					return usagef("%v", err)
 				}
 			}
@@ -100,7 +99,7 @@ func runOffline(ctx context.Context, env *Env, what string, call func(context.Co
 	if err != nil {
 		return err
 	}
-	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe)}}
+	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch()}}
 	defer w.Client.Close()
 	skipped, err := call(ctx, w)
 	switch {
@@ -128,7 +127,7 @@ func statsCommand(env *Env) *ucli.Command {
 // breaker) if it is offline: like an upload, stats is a command after
 // which the lifecycle document promises a running daemon of this binary.
 func statsStarting(ctx context.Context, env *Env, p config.Paths) (*rpc.Stats, error) {
-	w := newWrapper(env, p, supervisor.BinaryEpoch(env.Exe))
+	w := newWrapper(env, p, env.epoch())
 	defer w.Client.Close()
 	st, err := w.Client.Stats(ctx)
 	if !rpc.Offline(err) {

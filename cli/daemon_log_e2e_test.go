@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/internal/logtail"
 )
 
 // coreEnv is an isolated environment for the real binary: its own cache
@@ -136,7 +136,7 @@ func TestDaemonLogFollows(t *testing.T) {
 	if err := spamLog(filepath.Join(t.TempDir(), "spam"), p.SpoolDir(), p.Socket, 700); err != nil {
 		t.Fatal(err)
 	}
-	rot := got.waitLine(t, 1, strings.TrimSuffix(supervisor.RotatedMarker, "\n"), 30*time.Second)
+	rot := got.waitLine(t, 1, strings.TrimSuffix(logtail.RotatedMarker, "\n"), 30*time.Second)
 	got.waitLine(t, 1, "key=spam-0000", 30*time.Second)
 	last := got.waitLine(t, rot, "key=spam-0699", 30*time.Second)
 	if problem := rotationProblem(p.LogFile()); problem != "" {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // The self-healing lifecycle (docs/lifecycle.md) end to end, with the
@@ -29,7 +29,7 @@ func TestLifecycleE2ENewerClient(t *testing.T) {
 	r := newRig(t)
 	now := time.Now()
 	oldBin, newBin := r.copyBin("old/kache", now.Add(-time.Hour)), r.copyBin("new/kache", now)
-	oldEpoch, newEpoch := supervisor.BinaryEpoch(oldBin), supervisor.BinaryEpoch(newBin)
+	oldEpoch, newEpoch := install.Epoch(oldBin), install.Epoch(newBin)
 	if v := r.ok(newBin, "--version").stdout; !strings.Contains(v, "build epoch "+itoa64(newEpoch)) {
 		t.Fatalf("--version = %q, want epoch %d (mtime in ns)", v, newEpoch)
 	}

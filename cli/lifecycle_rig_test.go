@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // The harness of the lifecycle end-to-end tests (lifecycle_e2e_test.go,
@@ -63,22 +63,12 @@ func lcEnviron(vars map[string]string) []string {
 	return env
 }
 
-// copyBin copies the built kache to rel under the rig with the given mtime,
-// which is its build epoch.
+// copyBin copies the built kache (and kache-daemon beside it) to rel under
+// the rig with the given mtime, which is their build epoch.
 func (r *rig) copyBin(rel string, mtime time.Time) string {
 	r.t.Helper()
-	data, err := os.ReadFile(kacheBin)
-	if err != nil {
-		r.t.Fatal(err)
-	}
 	dst := filepath.Join(r.dir, rel)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.Chtimes(dst, mtime, mtime); err != nil {
+	if err := copyInstall(dst, mtime); err != nil {
 		r.t.Fatal(err)
 	}
 	return dst
@@ -133,7 +123,7 @@ type lcStatusJSON struct {
 		Binary, Daemon int64
 		Relation, Note string
 	} `json:"epoch"`
-	LastExit  *supervisor.ExitRecord `json:"last_exit"`
+	LastExit  *statefile.ExitRecord  `json:"last_exit"`
 	Autostart *struct{ Note string } `json:"autostart"`
 }
 
@@ -174,9 +164,9 @@ func (r *rig) waitDaemon(what string, cond func(*rpc.Status) bool) *rpc.Status {
 func anyDaemon(*rpc.Status) bool { return true }
 
 // lastExit is the exit record the last daemon wrote.
-func (r *rig) lastExit() supervisor.ExitRecord {
+func (r *rig) lastExit() statefile.ExitRecord {
 	r.t.Helper()
-	rec, err := supervisor.ReadExit(r.p.ExitFile())
+	rec, err := statefile.ReadExit(r.p.ExitFile())
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // The service manager's side of the lifecycle, end to end with the real
@@ -220,7 +220,7 @@ func TestLifecycleE2EServiceContract(t *testing.T) {
 		sup := supervise(t, r.serviceUnit(bin, nil), r.managerEnv())
 		first := r.waitDaemon("first run", anyDaemon)
 		newer := r.copyBin("bin/.kache.new", time.Now())
-		newEpoch := supervisor.BinaryEpoch(newer)
+		newEpoch := install.Epoch(newer)
 		if err := os.Rename(newer, bin); err != nil {
 			t.Fatal(err)
 		}

@@ -9,9 +9,14 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/epoch"
+	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/restart"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/safesocket"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // Bounds of the restart escalation.
@@ -28,10 +33,10 @@ func runRestart(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	r := &restarter{env: env, p: p, svc: serviceOptions(env, p), epoch: supervisor.BinaryEpoch(env.Exe)}
+	r := &restarter{env: env, p: p, svc: serviceOptions(env, p), epoch: env.epoch()}
 	r.reason, r.oldPid = r.diagnose(ctx)
 	fmt.Fprintf(env.Stdout, "restarting the kache daemon: %s\n", r.reason)
-	res, err := supervisor.Restart(ctx, r)
+	res, err := restart.Run(ctx, r)
 	for _, s := range res.Steps {
 		fmt.Fprintf(env.Stdout, "  %s\n", s)
 	}
@@ -47,7 +52,7 @@ func tierName(t int) string {
 	return map[int]string{1: "service manager kickstart", 3: "fresh spawn"}[t]
 }
 
-// restarter implements supervisor.RestartSteps for this user's daemon.
+// restarter implements restart.Steps for this user's daemon.
 type restarter struct {
 	env    *Env
 	p      config.Paths
@@ -67,16 +72,16 @@ func (r *restarter) diagnose(ctx context.Context) (string, int) {
 	c := &rpc.Client{Socket: r.p.Socket, Epoch: r.epoch, CallTimeout: statusTimeout}
 	defer c.Close()
 	st, err := c.Status(ctx)
-	rec, recErr := supervisor.ReadState(r.p.StateFile())
+	rec, recErr := statefile.ReadState(r.p.StateFile())
 	r.ask = err == nil
 	switch {
-	case err == nil && supervisor.Relation(r.epoch, st.Epoch) == supervisor.RelationClientNewer:
+	case err == nil && epoch.Relation(r.epoch, st.Epoch) == epoch.ClientNewer:
 		return "the daemon runs an older kache binary", st.Pid
 	case err == nil:
 		return "requested (the daemon was healthy)", st.Pid
-	case supervisor.LockHeld(r.p.RunLock()) && rpc.IsNotRunning(err):
+	case runlock.LockHeld(r.p.RunLock()) && rpc.IsNotRunning(err):
 		return "the daemon holds its lock but its socket is gone", rec.Pid
-	case supervisor.LockHeld(r.p.RunLock()):
+	case runlock.LockHeld(r.p.RunLock()):
 		return "the daemon did not answer within " + statusTimeout.String() + " (stopped or wedged)", rec.Pid
 	case recErr == nil:
 		return "stale files left by a daemon that died", rec.Pid
@@ -85,7 +90,7 @@ func (r *restarter) diagnose(ctx context.Context) (string, int) {
 }
 
 func (r *restarter) record(tier int) {
-	_ = supervisor.WriteRestart(r.p.RestartFile(), supervisor.RestartRecord{Reason: r.reason, Tier: tier, At: time.Now(), OldPid: r.oldPid})
+	_ = statefile.WriteRestart(r.p.RestartFile(), statefile.RestartRecord{Reason: r.reason, Tier: tier, At: time.Now(), OldPid: r.oldPid})
 }
 
 // ServiceInstalled: tier 1 applies only to an installed service.
@@ -133,7 +138,7 @@ func (r *restarter) Kill(ctx context.Context) error {
 	if r.ask && runningStatus(ctx, r.env, r.p) != nil {
 		r.stopGracefully(ctx)
 	}
-	procs, err := supervisor.FindDaemons(r.p.Socket)
+	procs, err := procid.FindDaemons(r.p.Socket)
 	if err != nil {
 		return err
 	}
@@ -145,7 +150,7 @@ func (r *restarter) Kill(ctx context.Context) error {
 			return err
 		}
 	}
-	if supervisor.LockHeld(r.p.RunLock()) {
+	if runlock.LockHeld(r.p.RunLock()) {
 		return errors.New("the run lock " + r.p.RunLock() + " is held by a process that is not a kache daemon for this socket; not signalling it: find it with `fuser " + r.p.RunLock() + "`")
 	}
 	r.wipe()
@@ -167,12 +172,12 @@ func (r *restarter) wipe() {
 	// Under the run lock, as a starting daemon removes a stale socket: a
 	// daemon a service manager restarts meanwhile keeps its files. The lock
 	// file itself stays: deleting it would let two processes hold "it".
-	lock, err := supervisor.TryLock(r.p.RunLock())
+	lock, err := runlock.TryLock(r.p.RunLock())
 	if err != nil {
 		return
 	}
 	defer lock.Release()
-	if !supervisor.Alive(r.p.Socket, 200*time.Millisecond) {
+	if !safesocket.Alive(r.p.Socket, 200*time.Millisecond) {
 		_ = os.Remove(r.p.Socket)
 	}
 	_ = os.Remove(r.p.StateFile())
@@ -181,7 +186,7 @@ func (r *restarter) wipe() {
 // terminate sends SIGTERM (and SIGCONT, so a stopped daemon can act on
 // it), waits, then SIGKILLs, re-proving the process's identity (pid and
 // start time) before each signal.
-func terminate(ctx context.Context, pi supervisor.ProcInfo, socket string) error {
+func terminate(ctx context.Context, pi procid.ProcInfo, socket string) error {
 	if !sameProcess(pi, socket) {
 		return nil
 	}
@@ -204,12 +209,12 @@ func terminate(ctx context.Context, pi supervisor.ProcInfo, socket string) error
 
 // sameProcess: still ours, and still the same process (start time). A
 // zombie has an empty command line, so it counts as gone.
-func sameProcess(pi supervisor.ProcInfo, socket string) bool {
-	now, ok := supervisor.IsOurDaemon(pi.Pid, socket)
+func sameProcess(pi procid.ProcInfo, socket string) bool {
+	now, ok := procid.IsOurDaemon(pi.Pid, socket)
 	return ok && now.StartTime == pi.StartTime
 }
 
-func waitExit(ctx context.Context, pi supervisor.ProcInfo, socket string, d time.Duration) bool {
+func waitExit(ctx context.Context, pi procid.ProcInfo, socket string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if !sameProcess(pi, socket) {

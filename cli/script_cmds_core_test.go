@@ -13,9 +13,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/supervisor"
-	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -73,7 +77,7 @@ func cmdCountDaemons(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
-	procs, err := supervisor.FindDaemons(paths(ts).Socket)
+	procs, err := procid.FindDaemons(paths(ts).Socket)
 	ts.Check(err)
 	if len(procs) != want {
 		pids := make([]string, len(procs))
@@ -92,7 +96,7 @@ func cmdRunLock(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 || args[0] != "free" && args[0] != "held" {
 		ts.Fatalf("usage: runlock free|held")
 	}
-	if held := supervisor.LockHeld(paths(ts).RunLock()); held != (args[0] == "held") {
+	if held := runlock.LockHeld(paths(ts).RunLock()); held != (args[0] == "held") {
 		ts.Fatalf("run lock %s: held=%v, want %s", paths(ts).RunLock(), held, args[0])
 	}
 }
@@ -144,7 +148,7 @@ func cmdStaysUp(ts *testscript.TestScript, neg bool, args []string) {
 	p := paths(ts)
 	end, nextPing := time.Now().Add(dur), time.Now()
 	for time.Now().Before(end) {
-		if !supervisor.LockHeld(p.RunLock()) {
+		if !runlock.LockHeld(p.RunLock()) {
 			ts.Fatalf("the daemon exited %s before the end of staysup %s", time.Until(end).Round(time.Millisecond), dur)
 		}
 		if ping > 0 && !time.Now().Before(nextPing) {
@@ -221,13 +225,13 @@ func cmdWaitIdle(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	p := paths(ts)
 	deadline := idleDeadline(ts, p.Socket)
-	for supervisor.LockHeld(p.RunLock()) {
+	for runlock.LockHeld(p.RunLock()) {
 		if time.Since(deadline) > 15*time.Second {
 			ts.Fatalf("daemon still running 15s after its idle deadline %s", deadline.Format(time.StampMilli))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	rec, err := supervisor.ReadExit(p.ExitFile())
+	rec, err := statefile.ReadExit(p.ExitFile())
 	ts.Check(err)
 	late := rec.At.Sub(deadline)
 	fmt.Fprintf(ts.Stdout(), "exit reason %s, %s after the idle deadline\n", rec.Reason, late.Round(time.Millisecond))
@@ -319,8 +323,8 @@ func cmdSpamLog(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // spamLog is spamlog's work, for Go tests too: sources go under top.
-func spamLog(top, spool, socket string, n int) error {
-	entries, err := spoolVanishing(top, spool, n)
+func spamLog(top, spoolDir, socket string, n int) error {
+	entries, err := spoolVanishing(top, spoolDir, n)
 	if err != nil {
 		return err
 	}
@@ -350,7 +354,7 @@ func spamLog(top, spool, socket string, n int) error {
 
 // spoolVanishing writes n intents for files under a long path below top,
 // then removes the files: the daemon will find every source gone.
-func spoolVanishing(top, spool string, n int) ([]rpc.UploadEntry, error) {
+func spoolVanishing(top, spoolDir string, n int) ([]rpc.UploadEntry, error) {
 	dir := top
 	for len(dir) < spamPathLen {
 		dir = filepath.Join(dir, strings.Repeat("d", 200))
@@ -360,11 +364,11 @@ func spoolVanishing(top, spool string, n int) ([]rpc.UploadEntry, error) {
 	}
 	entries := make([]rpc.UploadEntry, n)
 	for i := range entries {
-		e := uploader.Entry{Key: fmt.Sprintf("spam-%04d", i), Path: filepath.Join(dir, fmt.Sprintf("%04d", i))}
+		e := spool.Entry{Key: fmt.Sprintf("spam-%04d", i), Path: filepath.Join(dir, fmt.Sprintf("%04d", i))}
 		if err := os.WriteFile(e.Path, []byte("gone soon"), 0o600); err != nil {
 			return nil, err
 		}
-		if err := uploader.WriteIntent(spool, e, 0); err != nil {
+		if err := spool.WriteIntent(spoolDir, e, 0); err != nil {
 			return nil, err
 		}
 		entries[i] = rpc.UploadEntry{Key: e.Key, Path: e.Path}
@@ -402,8 +406,8 @@ func rotationProblem(logFile string) string {
 	if err != nil {
 		return err.Error()
 	}
-	if !strings.HasPrefix(string(data), supervisor.RotatedMarker) {
-		return fmt.Sprintf("does not start with %q", supervisor.RotatedMarker)
+	if !strings.HasPrefix(string(data), logtail.RotatedMarker) {
+		return fmt.Sprintf("does not start with %q", logtail.RotatedMarker)
 	}
 	ext := filepath.Ext(logFile)
 	backups, _ := filepath.Glob(strings.TrimSuffix(logFile, ext) + "-*" + ext)

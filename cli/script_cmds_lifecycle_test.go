@@ -11,7 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/internal/install"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -167,7 +168,7 @@ func isExecutable(p string) bool {
 func cmdWriteState(ts *testscript.TestScript, neg bool, args []string) {
 	pid := pidArg(ts, args, "writestate PID")
 	p := paths(ts)
-	ts.Check(supervisor.WriteState(p.StateFile(), supervisor.StateRecord{Pid: pid, Version: "dev", Epoch: 1,
+	ts.Check(statefile.WriteState(p.StateFile(), statefile.StateRecord{Pid: pid, Version: "dev", Epoch: 1,
 		Exe: kacheBin, State: "running", StateSince: time.Now().Add(-time.Hour), StartedAt: time.Now().Add(-time.Hour),
 		Socket: p.Socket, Log: p.LogFile()}))
 }
@@ -182,8 +183,9 @@ func cmdStaleSock(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(ln.Close())
 }
 
-// cmdKacheCopy copies the kache binary to DEST (under $WORK) with its
-// mtime, and so its build epoch, moved by OFFSET from now.
+// cmdKacheCopy copies the kache binary and kache-daemon beside it to DEST
+// (under $WORK) with their mtime, and so their build epoch, moved by OFFSET
+// from now.
 //
 //	kachecopy DEST OFFSET
 func cmdKacheCopy(ts *testscript.TestScript, neg bool, args []string) {
@@ -192,13 +194,7 @@ func cmdKacheCopy(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	off, err := time.ParseDuration(args[1])
 	ts.Check(err)
-	data, err := os.ReadFile(kacheBin)
-	ts.Check(err)
-	dst := ts.MkAbs(args[0])
-	ts.Check(os.MkdirAll(filepath.Dir(dst), 0o755))
-	ts.Check(os.WriteFile(dst, data, 0o755))
-	mt := time.Now().Add(off)
-	ts.Check(os.Chtimes(dst, mt, mt))
+	ts.Check(copyInstall(ts.MkAbs(args[0]), time.Now().Add(off)))
 }
 
 // cmdEpochVar stores the build epoch of BIN in VAR.
@@ -208,7 +204,7 @@ func cmdEpochVar(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: epochvar VAR BIN")
 	}
-	ts.Setenv(args[0], strconv.FormatInt(supervisor.BinaryEpoch(ts.MkAbs(args[1])), 10))
+	ts.Setenv(args[0], strconv.FormatInt(install.Epoch(ts.MkAbs(args[1])), 10))
 }
 
 // cmdStopwatch bounds how long the commands since `start` took.

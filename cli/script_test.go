@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// kacheBin is the real kache binary, built once by TestMain; every script
-// runs it as a process, as a user would.
+// kacheBin is the real kache binary, built once by TestMain with
+// kache-daemon beside it; every script runs it as a process, as a user
+// would.
 var kacheBin string
 
 func TestMain(m *testing.M) {
@@ -28,7 +31,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	kacheBin = filepath.Join(dir, "kache")
-	build := exec.Command("go", "build", "-o", kacheBin, "../cmd/kache")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/kache", "../cmd/kache-daemon")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build kache:", err)
@@ -74,7 +77,7 @@ func scriptSetup(e *testscript.Env) error {
 
 // killLeftovers SIGKILLs every daemon still serving a socket in sockDir.
 func killLeftovers(sockDir string) {
-	procs, _ := supervisor.FindDaemons(filepath.Join(sockDir, "daemon.sock"))
+	procs, _ := procid.FindDaemons(filepath.Join(sockDir, "daemon.sock"))
 	for _, p := range procs {
 		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
 	}
@@ -132,9 +135,9 @@ func condition(ts *testscript.TestScript, args []string) func() bool {
 			return cmd.Run() == nil
 		}
 	case "stopped":
-		return func() bool { return !supervisor.LockHeld(p.RunLock()) }
+		return func() bool { return !runlock.LockHeld(p.RunLock()) }
 	case "locked":
-		return func() bool { return supervisor.LockHeld(p.RunLock()) }
+		return func() bool { return runlock.LockHeld(p.RunLock()) }
 	case "file":
 		return func() bool { _, err := os.Stat(ts.MkAbs(args[1])); return err == nil }
 	case "nofile":
@@ -168,7 +171,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 
 // daemonPid is the pid in the state file.
 func daemonPid(ts *testscript.TestScript) int {
-	rec, err := supervisor.ReadState(paths(ts).StateFile())
+	rec, err := statefile.ReadState(paths(ts).StateFile())
 	ts.Check(err)
 	return rec.Pid
 }
@@ -218,4 +221,29 @@ func cmdSendRaw(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintln(ts.Stdout(), sc.Text())
 		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	}
+}
+
+// copyInstall copies the built kache, and kache-daemon beside it, to dst
+// (the kache path) with mtime, which is then their build epoch.
+func copyInstall(dst string, mtime time.Time) error {
+	for _, name := range []string{"kache", "kache-daemon"} {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(kacheBin), name))
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(filepath.Dir(dst), name)
+		if name == "kache" {
+			to = dst
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(to, data, 0o755); err != nil {
+			return err
+		}
+		if err := os.Chtimes(to, mtime, mtime); err != nil {
+			return err
+		}
+	}
+	return nil
 }

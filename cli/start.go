@@ -10,10 +10,14 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/safesocket"
+	"github.com/kunobi-ninja/kache/internal/spawn"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
 	"github.com/kunobi-ninja/kache/states"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 const (
@@ -53,10 +57,10 @@ func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Du
 	if st := runningStatus(ctx, env, p); st != nil {
 		return st, false, nil
 	}
-	if err := supervisor.PrepareDir(p.Dir()); err != nil {
+	if err := safesocket.PrepareDir(p.Dir()); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	lock, err := supervisor.WaitLock(ctx, p.SpawnLock())
+	lock, err := runlock.WaitLock(ctx, p.SpawnLock())
 	if err != nil {
 		return nil, false, fmt.Errorf("wait for the spawn lock %s: %w", p.SpawnLock(), err)
 	}
@@ -66,12 +70,12 @@ func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Du
 	}
 	if ctx.Err() != nil {
 		return nil, false, fmt.Errorf("the daemon holding %s%s neither became ready nor exited within %s: if it is draining, retry once it has exited; if it is wedged, run `kache daemon restart`",
-			p.RunLock(), supervisor.HolderHint(p), timeout)
+			p.RunLock(), statefile.HolderHint(p.StateFile()), timeout)
 	}
 	if st := startManaged(ctx, env, p); st != nil {
 		return st, true, nil
 	}
-	st, err := spawn(ctx, env, p)
+	st, err := spawnDaemon(ctx, env, p)
 	return st, err == nil, err
 }
 
@@ -105,7 +109,7 @@ func startManaged(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 // runningStatus is the status of a daemon that answers and is running
 // (not draining toward its exit), or nil.
 func runningStatus(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
-	c := &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe), CallTimeout: statusTimeout}
+	c := &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), CallTimeout: statusTimeout}
 	defer c.Close()
 	st, err := c.Status(ctx)
 	if err != nil || st.State != string(states.Running) {
@@ -119,7 +123,7 @@ func runningStatus(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 // nil once it has gone, so a fresh one can be spawned).
 func waitOldDaemon(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 	prog := newProgress(env.Stderr)
-	for supervisor.LockHeld(p.RunLock()) {
+	for runlock.LockHeld(p.RunLock()) {
 		if st := runningStatus(ctx, env, p); st != nil {
 			return st
 		}
@@ -133,23 +137,30 @@ func waitOldDaemon(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 	return nil
 }
 
-// spawn starts `kache daemon run --background` detached and waits until it
-// answers as running; on failure the error carries the log's last lines.
-func spawn(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, error) {
-	child, err := supervisor.Spawn(supervisor.SpawnOptions{Exe: env.Exe, Args: []string{"daemon", "run", "--background"},
-		Env: daemonEnv(env, p), LogPath: p.LogFile()})
+// spawnDaemon starts kache-daemon in the background and waits for it to
+// say it is ready (spawn's readiness pipe: no polling); on failure the
+// error carries the log's last lines.
+func spawnDaemon(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, error) {
+	argv, err := daemonArgv(env, true, false)
 	if err != nil {
-		return nil, fmt.Errorf("spawn %s daemon run: %w", env.Exe, err)
+		return nil, err
 	}
-	var st *rpc.Status
+	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: daemonEnv(env, p), LogPath: p.LogFile()})
+	if err != nil {
+		return nil, fmt.Errorf("spawn %s: %w", argv[0], err)
+	}
 	prog := newProgress(env.Stderr)
-	err = child.WaitReady(ctx, func(ctx context.Context) error {
-		prog.show("waiting for the daemon to answer on " + p.Socket)
+	prog.show("waiting for the daemon to answer on " + p.Socket)
+	var st *rpc.Status
+	answers := func(ctx context.Context) error { // also: another daemon won the race
 		if st = runningStatus(ctx, env, p); st == nil {
-			return errors.New("not ready")
+			return errors.New("no daemon answers as running")
 		}
 		return nil
-	})
+	}
+	if err = child.WaitReady(ctx, answers); err == nil && st == nil {
+		err = answers(ctx)
+	}
 	if err != nil {
 		return nil, startFailure(p, err)
 	}
@@ -158,7 +169,7 @@ func spawn(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, error) {
 
 // startFailure explains a failed start with the tail of the daemon log.
 func startFailure(p config.Paths, err error) error {
-	lines, _ := supervisor.LogTail(p.LogFile(), logTailLines)
+	lines, _ := logtail.Tail(p.LogFile(), logTailLines)
 	tail := strings.Join(lines, "\n  ")
 	if tail == "" {
 		tail = "(empty)"

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/epoch"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // ErrNotAnswering: a daemon holds the run lock or left a state file but
@@ -24,17 +26,17 @@ const statusTimeout = 2 * time.Second
 
 // statusReport is `kache daemon status --json`, documented in docs/status.md.
 type statusReport struct {
-	Binary    binaryInfo              `json:"binary"`
-	Service   service.Info            `json:"service"`
-	Running   bool                    `json:"running"`
-	Socket    string                  `json:"socket"`
-	Log       string                  `json:"log"`
-	Daemon    *rpc.Status             `json:"daemon,omitempty"`
-	Epoch     *epochNote              `json:"epoch,omitempty"`
-	Problem   string                  `json:"problem,omitempty"`
-	StateFile *supervisor.StateRecord `json:"state_file,omitempty"`
-	LastExit  *supervisor.ExitRecord  `json:"last_exit,omitempty"`
-	Autostart *autostartNote          `json:"autostart,omitempty"`
+	Binary    binaryInfo             `json:"binary"`
+	Service   service.Info           `json:"service"`
+	Running   bool                   `json:"running"`
+	Socket    string                 `json:"socket"`
+	Log       string                 `json:"log"`
+	Daemon    *rpc.Status            `json:"daemon,omitempty"`
+	Epoch     *epochNote             `json:"epoch,omitempty"`
+	Problem   string                 `json:"problem,omitempty"`
+	StateFile *statefile.StateRecord `json:"state_file,omitempty"`
+	LastExit  *statefile.ExitRecord  `json:"last_exit,omitempty"`
+	Autostart *autostartNote         `json:"autostart,omitempty"`
 }
 
 type binaryInfo struct {
@@ -77,7 +79,7 @@ func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 }
 
 func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
-	epoch := supervisor.BinaryEpoch(env.Exe)
+	epoch := env.epoch()
 	r := &statusReport{Binary: binaryInfo{env.Version, epoch, env.Exe}, Socket: p.Socket, Log: p.LogFile(),
 		Service: service.Status(serviceOptions(env, p))}
 	c := &rpc.Client{Socket: p.Socket, Epoch: epoch, CallTimeout: statusTimeout}
@@ -89,10 +91,10 @@ func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	} else {
 		r.Problem = diagnose(p, err)
 	}
-	if rec, err := supervisor.ReadState(p.StateFile()); err == nil && !r.Running {
+	if rec, err := statefile.ReadState(p.StateFile()); err == nil && !r.Running {
 		r.StateFile = &rec
 	}
-	if rec, err := supervisor.ReadExit(p.ExitFile()); err == nil {
+	if rec, err := statefile.ReadExit(p.ExitFile()); err == nil {
 		r.LastExit = &rec
 	}
 	r.Autostart = readAutostart(p)
@@ -102,7 +104,7 @@ func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 // diagnose explains why the daemon did not answer; "" means plainly not
 // running (no lock holder, no socket).
 func diagnose(p config.Paths, err error) string {
-	held := supervisor.LockHeld(p.RunLock())
+	held := runlock.LockHeld(p.RunLock())
 	switch {
 	case held && rpc.IsNotRunning(err):
 		return "a process holds the run lock " + p.RunLock() + " but the socket does not accept connections (socket file deleted?): run `kache daemon restart`"
@@ -115,11 +117,11 @@ func diagnose(p config.Paths, err error) string {
 }
 
 func noteEpoch(binary, daemon int64) *epochNote {
-	n := &epochNote{Binary: binary, Daemon: daemon, Relation: supervisor.Relation(binary, daemon)}
+	n := &epochNote{Binary: binary, Daemon: daemon, Relation: epoch.Relation(binary, daemon)}
 	switch n.Relation {
-	case supervisor.RelationClientNewer:
+	case epoch.ClientNewer:
 		n.Note = "this kache binary is newer than the running daemon: the daemon restarts itself on the next upload, stats or build request (or run `kache daemon restart` now)"
-	case supervisor.RelationDaemonNewer:
+	case epoch.DaemonNewer:
 		n.Note = "the daemon runs a newer kache than this binary; this client keeps using it"
 	}
 	return n

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // stopTimeout is how long to wait for a daemon's exit: its drain timeout
@@ -34,11 +35,11 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	case timeout == 0:
 		timeout = stopTimeout(env)
 	}
-	c := &rpc.Client{Socket: p.Socket, Epoch: supervisor.BinaryEpoch(env.Exe)}
+	c := &rpc.Client{Socket: p.Socket, Epoch: env.epoch()}
 	res, err := c.Shutdown(ctx, "kache daemon stop")
 	c.Close()
 	switch {
-	case rpc.IsNotRunning(err) && !supervisor.LockHeld(p.RunLock()):
+	case rpc.IsNotRunning(err) && !runlock.LockHeld(p.RunLock()):
 		fmt.Fprintln(env.Stdout, "no kache daemon running")
 		return nil
 	case err != nil:
@@ -87,7 +88,7 @@ func drainProgress(ctx context.Context, p config.Paths) string {
 }
 
 func printExit(env *Env, p config.Paths) {
-	rec, err := supervisor.ReadExit(p.ExitFile())
+	rec, err := statefile.ReadExit(p.ExitFile())
 	if err != nil {
 		fmt.Fprintln(env.Stdout, "kache daemon stopped")
 		return
@@ -99,7 +100,7 @@ func printExit(env *Env, p config.Paths) {
 // or by a successor that has not yet been let in, which the pid check
 // tells apart); pid 0 (unknown) falls back to the run lock alone.
 func daemonAlive(p config.Paths, pid int) bool {
-	if !supervisor.LockHeld(p.RunLock()) {
+	if !runlock.LockHeld(p.RunLock()) {
 		return false
 	}
 	return pid <= 0 || syscall.Kill(pid, 0) == nil

@@ -9,9 +9,10 @@ import (
 	"strings"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/spawn"
+	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
-	"github.com/kunobi-ninja/kache/uploader"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -39,8 +40,8 @@ func uploadCommand(env *Env) *ucli.Command {
 }
 
 // uploadEntries collects the entries from --key, KEY=PATH arguments and --from.
-func uploadEntries(key string, args []string, from string) ([]uploader.Entry, error) {
-	var out []uploader.Entry
+func uploadEntries(key string, args []string, from string) ([]spool.Entry, error) {
+	var out []spool.Entry
 	if key != "" {
 		if from != "" {
 			return nil, usagef("--key KEY PATH and --from FILE cannot be combined: put the entry in the file as KEY=PATH")
@@ -48,7 +49,7 @@ func uploadEntries(key string, args []string, from string) ([]uploader.Entry, er
 		if len(args) != 1 {
 			return nil, usagef("--key takes exactly one PATH argument, got %d", len(args))
 		}
-		return []uploader.Entry{{Key: key, Path: args[0]}}, nil
+		return []spool.Entry{{Key: key, Path: args[0]}}, nil
 	}
 	for _, a := range args {
 		e, err := parsePair(a)
@@ -70,15 +71,15 @@ func uploadEntries(key string, args []string, from string) ([]uploader.Entry, er
 	return out, nil
 }
 
-func parsePair(s string) (uploader.Entry, error) {
+func parsePair(s string) (spool.Entry, error) {
 	k, p, ok := strings.Cut(s, "=")
 	if !ok || k == "" || p == "" {
-		return uploader.Entry{}, usagef("%q is not KEY=PATH", s)
+		return spool.Entry{}, usagef("%q is not KEY=PATH", s)
 	}
-	return uploader.Entry{Key: k, Path: p}, nil
+	return spool.Entry{Key: k, Path: p}, nil
 }
 
-func readPairs(name string) ([]uploader.Entry, error) {
+func readPairs(name string) ([]spool.Entry, error) {
 	f := os.Stdin
 	if name != "-" {
 		var err error
@@ -87,7 +88,7 @@ func readPairs(name string) ([]uploader.Entry, error) {
 		}
 		defer f.Close()
 	}
-	var out []uploader.Entry
+	var out []spool.Entry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -110,23 +111,23 @@ const uploadChunk = 256
 // runUpload validates every entry first (bad input fails here, before
 // anything is written or any daemon is involved), then, chunk by chunk,
 // writes the intents and hands them to the daemon.
-func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK bool) error {
+func runUpload(ctx context.Context, env *Env, entries []spool.Entry, quietOK bool) error {
 	p, err := env.paths()
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if err := uploader.ValidateEntry(e); err != nil {
+		if err := spool.ValidateEntry(e); err != nil {
 			return usagef("%v", err)
 		}
 	}
-	epoch := supervisor.BinaryEpoch(env.Exe)
+	epoch := env.epoch()
 	w := newWrapper(env, p, epoch)
 	defer w.Client.Close()
 	var out rpc.UploadOutcome
 	handed := 0
 	for chunk := range slices.Chunk(entries, uploadChunk) {
-		abs, err := uploader.WriteIntents(p.SpoolDir(), chunk, epoch)
+		abs, err := spool.WriteIntents(p.SpoolDir(), chunk, epoch)
 		if err != nil {
 			return fmt.Errorf("write upload intents: %w", err)
 		}
@@ -142,7 +143,7 @@ func runUpload(ctx context.Context, env *Env, entries []uploader.Entry, quietOK 
 	return reportUpload(env, p, len(entries), handed, out, quietOK)
 }
 
-func wireEntries(es []uploader.Entry) []rpc.UploadEntry {
+func wireEntries(es []spool.Entry) []rpc.UploadEntry {
 	wire := make([]rpc.UploadEntry, len(es))
 	for i, e := range es {
 		wire[i] = rpc.UploadEntry{Key: e.Key, Path: e.Path}
@@ -194,10 +195,16 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *rpc.Wrapper {
 // once the draining one has exited. If one already waits, the new one exits
 // at once: that is fine, the waiting one replays the spool.
 func spawnSuccessor(env *Env, p config.Paths) error {
-	if supervisor.LockHeld(p.NextLock()) {
+	if runlock.LockHeld(p.NextLock()) {
 		return nil
 	}
-	_, err := supervisor.Spawn(supervisor.SpawnOptions{Exe: env.Exe, Args: []string{"daemon", "run", "--background", "--successor"},
-		Env: daemonEnv(env, p), LogPath: p.LogFile()})
+	argv, err := daemonArgv(env, true, true)
+	if err != nil {
+		return err
+	}
+	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: daemonEnv(env, p), LogPath: p.LogFile()})
+	if err == nil {
+		child.Detach()
+	}
 	return err
 }

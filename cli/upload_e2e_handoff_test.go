@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kunobi-ninja/kache/supervisor"
+	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
 
@@ -59,7 +59,7 @@ func TestUploadE2EHandoffDuringDrain(t *testing.T) {
 		stuck[k] = v
 	}
 	inBucket(t, srv, stuck)
-	if procs, _ := supervisor.FindDaemons(m.sock); len(procs) != 1 {
+	if procs, _ := procid.FindDaemons(m.sock); len(procs) != 1 {
 		t.Fatalf("%d daemons serve the socket after the handoff, want 1", len(procs))
 	}
 	m.ok("daemon", "stop")

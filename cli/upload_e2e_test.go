@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/supervisor"
 	"github.com/kunobi-ninja/kache/uploader"
 )
 
@@ -194,13 +195,13 @@ func (m *machine) failed() []string {
 }
 
 // daemonUp reports whether a daemon holds this machine's run lock.
-func (m *machine) daemonUp() bool { return supervisor.LockHeld(m.paths().RunLock()) }
+func (m *machine) daemonUp() bool { return runlock.LockHeld(m.paths().RunLock()) }
 
 // noDaemon fails the test if any daemon process serves this machine's
 // socket or holds its run lock.
 func (m *machine) noDaemon(why string) {
 	m.t.Helper()
-	procs, err := supervisor.FindDaemons(m.sock)
+	procs, err := procid.FindDaemons(m.sock)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -217,7 +218,7 @@ func (m *machine) waitGone() {
 		m.t.Fatal("the run lock is still held")
 	}
 	waitFor(m.t, 5*time.Second, "the daemon process to exit", func() bool {
-		procs, err := supervisor.FindDaemons(m.sock)
+		procs, err := procid.FindDaemons(m.sock)
 		return err == nil && len(procs) == 0
 	})
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/states"
 	"github.com/kunobi-ninja/kache/transitions"
@@ -39,8 +41,9 @@ type Options struct {
 	Paths   config.Paths
 	Config  config.Config
 	Version string
-	Exe     string
-	Epoch   int64 // build epoch of this binary, ns
+	Exe       string // the kache client binary this daemon belongs to
+	DaemonExe string // this kache-daemon binary
+	Epoch     int64  // build epoch of the pair: the newer mtime, ns
 	Log     *slog.Logger
 	LogPath string // shown in status; empty when logging only to stderr
 
@@ -72,7 +75,7 @@ type Daemon struct {
 	remote   uploader.Remote // nil: no remote configured
 	srv      *rpc.Server
 	ln       net.Listener
-	lock     *Lock
+	lock     *runlock.Lock
 
 	activated     bool
 	restartReason string // from the restart file, when a restart brought us up
@@ -91,7 +94,7 @@ type Daemon struct {
 	drainDone   chan uploader.DrainReport
 	done        chan struct{} // closed when the loop returns
 	report      uploader.DrainReport
-	exitRec     *ExitRecord // why it stopped, written by close
+	exitRec     *statefile.ExitRecord // why it stopped, written by close
 }
 
 // snapshot is the state as status shows it.
@@ -197,10 +200,10 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 // writeState mirrors the snapshot into the state file for readers that
 // cannot reach the socket (restart, status of a wedged daemon).
 func (d *Daemon) writeState(s snapshot) {
-	rec := StateRecord{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
+	rec := statefile.StateRecord{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
 		State: string(s.state), StateSince: s.since, Cause: s.cause, StartedAt: d.started,
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, RestartReason: d.restartReason}
-	if err := WriteState(d.o.Paths.StateFile(), rec); err != nil {
+	if err := statefile.WriteState(d.o.Paths.StateFile(), rec); err != nil {
 		d.o.Log.Warn("write state file", "err", err)
 	}
 }

@@ -15,6 +15,11 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/epoch"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/states"
 	"github.com/kunobi-ninja/kache/transitions"
@@ -106,7 +111,7 @@ type rig struct {
 // the options before start.
 func newRig(t *testing.T, tweak func(*Options)) *rig {
 	t.Helper()
-	dir := sockDir(t)
+	dir := testenv.SockDir(t)
 	remoteDir := filepath.Join(t.TempDir(), "remote")
 	dr, err := uploader.NewDir(remoteDir)
 	if err != nil {
@@ -145,7 +150,7 @@ func newRig(t *testing.T, tweak func(*Options)) *rig {
 // test's temp dirs are removed under it.
 func waitPoolGone(t *testing.T) {
 	t.Helper()
-	pollUntil(t, 15*time.Second, "the upload pool's goroutines to end", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "the upload pool's goroutines to end", func() bool {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		return !strings.Contains(stacks, "uploader.(*Pool)")
@@ -175,7 +180,7 @@ func (r *rig) status() (*rpc.Status, error) {
 func (r *rig) waitState(want states.State) *rpc.Status {
 	r.t.Helper()
 	var st *rpc.Status
-	pollUntil(r.t, 10*time.Second, "state "+string(want), func() bool {
+	testenv.WaitFor(r.t, 10*time.Second, "state "+string(want), func() bool {
 		s, err := r.status()
 		st = s
 		return err == nil && s.State == string(want)
@@ -207,7 +212,7 @@ func (r *rig) upload(key string) {
 	if err := os.WriteFile(src, []byte("entry "+key), 0o600); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := uploader.WriteIntent(r.o.Paths.SpoolDir(), uploader.Entry{Key: key, Path: src}, 0); err != nil {
+	if err := spool.WriteIntent(r.o.Paths.SpoolDir(), uploader.Entry{Key: key, Path: src}, 0); err != nil {
 		r.t.Fatal(err)
 	}
 	res, err := r.client.Upload(context.Background(), []rpc.UploadEntry{{Key: key, Path: src}})
@@ -221,9 +226,9 @@ func (r *rig) upload(key string) {
 	}
 }
 
-func (r *rig) exitRecord() ExitRecord {
+func (r *rig) exitRecord() statefile.ExitRecord {
 	r.t.Helper()
-	rec, err := ReadExit(r.o.Paths.ExitFile())
+	rec, err := statefile.ReadExit(r.o.Paths.ExitFile())
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -234,7 +239,7 @@ func (r *rig) exitRecord() ExitRecord {
 func (r *rig) checkGone() {
 	r.t.Helper()
 	p := r.o.Paths
-	if LockHeld(p.RunLock()) {
+	if runlock.LockHeld(p.RunLock()) {
 		r.t.Error("run lock still held after Run returned")
 	}
 	for _, f := range []string{p.Socket, p.StateFile()} {
@@ -268,8 +273,8 @@ func TestDaemonStatesThroughShutdown(t *testing.T) {
 		t.Errorf("status remote %q, want %q", st.Remote, r.remote.String())
 	}
 	// The state file mirrors the state just after status shows it.
-	pollUntil(t, 5*time.Second, "state file to say running", func() bool {
-		rec, err := ReadState(r.o.Paths.StateFile())
+	testenv.WaitFor(t, 5*time.Second, "state file to say running", func() bool {
+		rec, err := statefile.ReadState(r.o.Paths.StateFile())
 		return err == nil && rec.State == string(states.Running) && rec.Pid == os.Getpid()
 	})
 
@@ -282,8 +287,8 @@ func TestDaemonStatesThroughShutdown(t *testing.T) {
 	if st.StateCause != "test asked" {
 		t.Errorf("draining cause %q, want the shutdown reason", st.StateCause)
 	}
-	pollUntil(t, 5*time.Second, "state file to say draining", func() bool {
-		rec, err := ReadState(r.o.Paths.StateFile())
+	testenv.WaitFor(t, 5*time.Second, "state file to say draining", func() bool {
+		rec, err := statefile.ReadState(r.o.Paths.StateFile())
 		return err == nil && rec.State == string(states.Draining) && rec.Cause == "test asked"
 	})
 	r.remote.open()
@@ -356,7 +361,7 @@ func TestDaemonSecondSignalForces(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.o.Paths.SpoolDir(), "held-2.json")); err != nil {
 		t.Errorf("the held upload's intent is not in the spool: %v", err)
 	}
-	if LockHeld(r.o.Paths.RunLock()) {
+	if runlock.LockHeld(r.o.Paths.RunLock()) {
 		t.Error("run lock still held after a forced exit")
 	}
 }
@@ -373,7 +378,7 @@ func TestDaemonClientNewer(t *testing.T) {
 	}
 	r.waitState(states.Running)
 	resp, err := newer.Call(context.Background(), &rpc.Request{Op: rpc.OpStats})
-	if err != nil || resp.Epoch == nil || resp.Epoch.Relation != RelationClientNewer {
+	if err != nil || resp.Epoch == nil || resp.Epoch.Relation != epoch.ClientNewer {
 		t.Fatalf("stats from a newer client: %+v, %v", resp, err)
 	}
 	newer.Close()

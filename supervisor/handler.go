@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/epoch"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/states"
 	"github.com/kunobi-ninja/kache/uploader"
@@ -45,7 +46,7 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	v := d.verdict(req.ClientEpoch)
 	resp.Epoch = v
-	if v.Relation == RelationClientNewer {
+	if v.Relation == epoch.ClientNewer {
 		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
 	}
 	return resp

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/safesocket"
 )
 
 // ErrSocketLive means something already answers on the socket. Listen
@@ -18,52 +20,6 @@ var ErrSocketLive = errors.New("socket already answers connections")
 
 // listenFdsStart is SD_LISTEN_FDS_START: the first fd systemd passes.
 const listenFdsStart = 3
-
-// PrepareDir creates the socket's directory 0700 and refuses one that
-// another user could use to hijack the socket or plant files beside it.
-//
-// The rule: the directory must be owned by us and not writable by group or
-// others. One exception: a sticky, world-writable directory owned by us or
-// root, such as /tmp, is accepted, because the only way a socket lands there
-// is a KACHE_SOCKET_PATH (or KACHE_CACHE_DIR) the user chose, and the sticky
-// bit stops others from removing or renaming our files. There the socket's
-// own 0600 mode and ownership protect it, and Listen refuses to replace a
-// socket file that is not ours.
-func PrepareDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create socket directory %s: %w (set KACHE_SOCKET_PATH to a directory you own)", dir, err)
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("socket directory %s: %w", dir, err)
-	}
-	return checkDirOwner(dir, fi)
-}
-
-// checkDirOwner applies PrepareDir's rule to an existing directory.
-func checkDirOwner(dir string, fi fs.FileInfo) error {
-	uid := fileOwner(fi)
-	me := os.Getuid()
-	mode := fi.Mode()
-	if mode&os.ModeSticky != 0 && mode.Perm()&0o002 != 0 && (uid == me || uid == 0) {
-		return nil
-	}
-	if uid != me {
-		return fmt.Errorf("socket directory %s is owned by uid %d, not by you (uid %d): set KACHE_SOCKET_PATH to a directory you own", dir, uid, me)
-	}
-	if mode.Perm()&0o022 != 0 {
-		return fmt.Errorf("socket directory %s is writable by group or others (mode %#o): run `chmod 700 %s` or set KACHE_SOCKET_PATH to a directory you own", dir, mode.Perm(), dir)
-	}
-	return nil
-}
-
-// fileOwner is the uid owning fi, or -1 if the platform does not say.
-func fileOwner(fi fs.FileInfo) int {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid)
-	}
-	return -1
-}
 
 // Listen returns the daemon's listener. Under socket activation (systemd's
 // sd_listen_fds: LISTEN_PID is us and LISTEN_FDS >= 1) it adopts fd 3 and
@@ -135,28 +91,16 @@ func removeStale(socket string) error {
 	if fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Errorf("%s exists and is not a socket: remove it or set KACHE_SOCKET_PATH elsewhere", socket)
 	}
-	if uid := fileOwner(fi); uid != os.Getuid() {
+	if uid := safesocket.Owner(fi); uid != os.Getuid() {
 		return fmt.Errorf("socket %s belongs to uid %d, not you: set KACHE_SOCKET_PATH to a path you own", socket, uid)
 	}
-	if Alive(socket, 500*time.Millisecond) {
+	if safesocket.Alive(socket, 500*time.Millisecond) {
 		return fmt.Errorf("%w: %s", ErrSocketLive, socket)
 	}
 	if err := os.Remove(socket); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove stale socket %s: %w", socket, err)
 	}
 	return nil
-}
-
-// Alive reports whether something accepts connections on socket within
-// timeout. It proves a listener exists, not that it will answer: a stopped
-// (SIGSTOP) daemon still completes connects through the kernel backlog.
-func Alive(socket string, timeout time.Duration) bool {
-	c, err := net.DialTimeout("unix", socket, timeout)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // Notify sends one sd_notify datagram ("READY=1", "STOPPING=1",

@@ -11,12 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/safesocket"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 func TestPrepareDir(t *testing.T) {
-	base := sockDir(t)
+	base := testenv.SockDir(t)
 	fresh := filepath.Join(base, "a", "b")
-	if err := PrepareDir(fresh); err != nil {
+	if err := safesocket.PrepareDir(fresh); err != nil {
 		t.Fatalf("PrepareDir of a new dir: %v", err)
 	}
 	if fi, _ := os.Stat(fresh); fi.Mode().Perm() != 0o700 {
@@ -25,13 +28,13 @@ func TestPrepareDir(t *testing.T) {
 	for _, mode := range []os.FileMode{0o777, 0o770, 0o702} {
 		dir := filepath.Join(base, fmt.Sprintf("m%o", mode))
 		mkdirMode(t, dir, mode)
-		err := PrepareDir(dir)
+		err := safesocket.PrepareDir(dir)
 		if err == nil || !strings.Contains(err.Error(), "chmod 700 "+dir) || !strings.Contains(err.Error(), "KACHE_SOCKET_PATH") {
-			t.Errorf("PrepareDir(mode %o) = %v; want a refusal naming the fix", mode, err)
+			t.Errorf("safesocket.PrepareDir(mode %o) = %v; want a refusal naming the fix", mode, err)
 		}
 	}
-	if err := PrepareDir("/tmp"); err != nil {
-		t.Errorf("PrepareDir(/tmp), sticky and root-owned: %v; want accepted", err)
+	if err := safesocket.PrepareDir("/tmp"); err != nil {
+		t.Errorf("safesocket.PrepareDir(/tmp), sticky and root-owned: %v; want accepted", err)
 	}
 }
 
@@ -49,12 +52,12 @@ func TestPrepareDirOwnedByAnother(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to give a directory away")
 	}
-	dir := filepath.Join(sockDir(t), "theirs")
+	dir := filepath.Join(testenv.SockDir(t), "theirs")
 	mkdirMode(t, dir, 0o700)
 	if err := os.Chown(dir, 4242, 4242); err != nil {
 		t.Fatal(err)
 	}
-	err := PrepareDir(dir)
+	err := safesocket.PrepareDir(dir)
 	if err == nil || !strings.Contains(err.Error(), "owned by uid 4242") {
 		t.Errorf("PrepareDir of another user's dir = %v; want a refusal", err)
 	}
@@ -75,9 +78,9 @@ func staleSocket(t *testing.T, path string) {
 }
 
 func TestListenReplacesStaleSocket(t *testing.T) {
-	sock := filepath.Join(sockDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	staleSocket(t, sock)
-	if Alive(sock, time.Second) {
+	if safesocket.Alive(sock, time.Second) {
 		t.Fatal("a stale socket is Alive")
 	}
 	ln, activated, err := Listen(sock)
@@ -93,13 +96,13 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 			c.Close()
 		}
 	}()
-	if !Alive(sock, time.Second) {
+	if !safesocket.Alive(sock, time.Second) {
 		t.Error("the new listener is not Alive")
 	}
 }
 
 func TestListenRefusesLiveSocket(t *testing.T) {
-	sock := filepath.Join(sockDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	ln, _, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +111,13 @@ func TestListenRefusesLiveSocket(t *testing.T) {
 	if _, _, err := Listen(sock); !errors.Is(err, ErrSocketLive) {
 		t.Fatalf("second Listen = %v; want ErrSocketLive", err)
 	}
-	if !Alive(sock, time.Second) {
+	if !safesocket.Alive(sock, time.Second) {
 		t.Error("the first listener lost its socket")
 	}
 }
 
 func TestListenLeavesNonSocketAlone(t *testing.T) {
-	sock := filepath.Join(sockDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	if err := os.WriteFile(sock, []byte("mine"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +134,7 @@ func TestListenRefusesAnotherUsersSocket(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to give a socket away")
 	}
-	sock := filepath.Join(sockDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	staleSocket(t, sock)
 	if err := os.Chown(sock, 4242, 4242); err != nil {
 		t.Fatal(err)
@@ -146,7 +149,7 @@ func TestListenRefusesAnotherUsersSocket(t *testing.T) {
 func TestListenIgnoresActivationForAnotherPid(t *testing.T) {
 	t.Setenv("LISTEN_PID", "1")
 	t.Setenv("LISTEN_FDS", "1")
-	sock := filepath.Join(sockDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	ln, activated, err := Listen(sock)
 	if err != nil || activated {
 		t.Fatalf("Listen = %v, activated %v; want a plain bind", err, activated)
@@ -160,7 +163,7 @@ func TestListenIgnoresActivationForAnotherPid(t *testing.T) {
 // A real inherited listener, passed as fd 3 with LISTEN_PID set to the
 // child's own pid by a shell that then execs it, as systemd does.
 func TestListenSocketActivation(t *testing.T) {
-	sock := filepath.Join(sockDir(t), "kache.sock")
+	sock := filepath.Join(testenv.SockDir(t), "kache.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
@@ -171,8 +174,8 @@ func TestListenSocketActivation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command("/bin/sh", "-c", `export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0"`, testExe(t))
-	cmd.Env = helperEnvFor("activated", "")
+	cmd := exec.Command("/bin/sh", "-c", `export LISTEN_PID=$$ LISTEN_FDS=1; exec "$0"`, testenv.Exe(t))
+	cmd.Env = testenv.HelperEnv("activated", "")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -197,7 +200,7 @@ func TestNotify(t *testing.T) {
 	if err := Notify("READY=1"); err != nil {
 		t.Errorf("Notify without NOTIFY_SOCKET = %v; want a no-op", err)
 	}
-	path := filepath.Join(sockDir(t), "notify")
+	path := filepath.Join(testenv.SockDir(t), "notify")
 	abstract := fmt.Sprintf("@kache-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	for _, name := range []string{path, abstract} {
 		conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})

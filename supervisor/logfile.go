@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/kunobi-ninja/kache/internal/logtail"
+
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -15,8 +17,6 @@ const (
 	// LogLimit is the size past which the daemon log is rotated, as the
 	// lifecycle document says (2 MiB).
 	LogLimit = 2 << 20
-	// RotatedMarker opens every log file that a rotation creates.
-	RotatedMarker = "--- log rotated ---\n"
 	// ljNeverMB is lumberjack's MaxSize in MB: so large (1 TiB) that it
 	// never rotates on its own, since its unit is whole megabytes and our
 	// limit is 2 MiB counted in bytes, with a marker to write.
@@ -24,7 +24,7 @@ const (
 )
 
 // rotatingLog rotates a lumberjack.Logger itself, at a byte limit, and
-// opens each new generation with RotatedMarker. lumberjack keeps one backup
+// opens each new generation with logtail.RotatedMarker. lumberjack keeps one backup
 // (daemon-<time>.log beside daemon.log) and removes older ones.
 type rotatingLog struct {
 	mu    sync.Mutex
@@ -92,7 +92,7 @@ func (l *rotatingLog) rotate() error {
 	if err := l.lj.Rotate(); err != nil {
 		return fmt.Errorf("rotate log %s: %w", l.lj.Filename, err)
 	}
-	n, err := l.lj.Write([]byte(RotatedMarker))
+	n, err := l.lj.Write([]byte(logtail.RotatedMarker))
 	l.size, l.fresh = int64(n), true
 	if err != nil {
 		return fmt.Errorf("write log %s: %w", l.lj.Filename, err)

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // backups lists the rotated generations beside the log (daemon-<time>.log).
@@ -25,7 +28,7 @@ func backups(t *testing.T, dir string) []string {
 // one backup, and returns it.
 func oneBackup(t *testing.T, dir string) string {
 	t.Helper()
-	pollUntil(t, 10*time.Second, "exactly one backup", func() bool { return len(backups(t, dir)) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "exactly one backup", func() bool { return len(backups(t, dir)) == 1 })
 	return backups(t, dir)[0]
 }
 
@@ -50,14 +53,14 @@ func TestOpenLogRotatesPast2MiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur, _ := os.ReadFile(path)
-	if !bytes.HasPrefix(cur, []byte(RotatedMarker)) {
+	if !bytes.HasPrefix(cur, []byte(logtail.RotatedMarker)) {
 		t.Errorf("current log starts %q, want the rotation marker", cur[:min(40, len(cur))])
 	}
 	if len(cur) > LogLimit || !bytes.HasSuffix(cur, []byte(last)) {
 		t.Errorf("current log is %d bytes (limit %d), ends with the last line: %v", len(cur), LogLimit, bytes.HasSuffix(cur, []byte(last)))
 	}
 	old, _ := os.ReadFile(oneBackup(t, dir))
-	if len(old) > LogLimit || len(old) < LogLimit-200 || !bytes.HasPrefix(old, []byte(RotatedMarker)) {
+	if len(old) > LogLimit || len(old) < LogLimit-200 || !bytes.HasPrefix(old, []byte(logtail.RotatedMarker)) {
 		t.Errorf("backup is %d bytes; want a full rotated generation under %d", len(old), LogLimit)
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
@@ -88,7 +91,7 @@ func TestOpenLogCountsExistingSize(t *testing.T) {
 	}
 	defer w.Close()
 	fmt.Fprintf(w, "0123456789\n") // 90 + 11 > 100
-	if data, _ := os.ReadFile(path); string(data) != RotatedMarker+"0123456789\n" {
+	if data, _ := os.ReadFile(path); string(data) != logtail.RotatedMarker+"0123456789\n" {
 		t.Errorf("after reopening a 90-byte log, current = %q", data)
 	}
 	if old, _ := os.ReadFile(oneBackup(t, dir)); len(old) != 90 {
@@ -152,7 +155,7 @@ func TestLogSizeLearnedAtFirstWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(data), RotatedMarker) || !strings.Contains(string(data), "successor line") {
+	if !strings.HasPrefix(string(data), logtail.RotatedMarker) || !strings.Contains(string(data), "successor line") {
 		t.Fatalf("the first write did not rotate the 1600-byte file past the 1024-byte limit:\n%s", data)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/spawn"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/service"
 	"github.com/kunobi-ninja/kache/states"
 	"github.com/kunobi-ninja/kache/uploader"
@@ -31,6 +33,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
 	_ = Notify("READY=1\nSTATUS=running")
+	if err := spawn.NotifyReady(); err != nil {
+		d.o.Log.Warn("cannot tell the starting client we are ready", "err", err)
+	}
 	defer stopWatch()
 	for d.state().state != states.Stopped {
 		select {
@@ -109,7 +114,7 @@ func (d *Daemon) finish() error {
 	if d.forced && d.draining {
 		d.abortDrain()
 	}
-	rec := ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
+	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
 	if d.forced {
 		rec.Left = d.pool.Stats().Spool

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/safesocket"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/uploader"
 )
@@ -17,21 +20,21 @@ import (
 // serving. Order matters: the stale socket is removed only under the lock.
 func (d *Daemon) open(ctx context.Context) error {
 	p := d.o.Paths
-	if err := PrepareDir(p.Dir()); err != nil {
+	if err := safesocket.PrepareDir(p.Dir()); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(p.CacheDir, 0o700); err != nil {
 		return fmt.Errorf("create cache dir: %w (set KACHE_CACHE_DIR to a writable directory)", err)
 	}
 	lock, err := d.takeRunLock(ctx)
-	if errors.Is(err, ErrLocked) {
-		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), HolderHint(p))
+	if errors.Is(err, runlock.ErrLocked) {
+		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), statefile.HolderHint(p.StateFile()))
 	}
 	if err != nil {
 		return fmt.Errorf("run lock: %w", err)
 	}
 	d.lock = lock
-	d.restartReason = takeRestart(p.RestartFile())
+	d.restartReason = statefile.TakeRestart(p.RestartFile())
 	d.writeState(d.state())
 	if err := d.listen(); err != nil {
 		return err
@@ -102,16 +105,6 @@ func NewRemote(ctx context.Context, c config.Config) (uploader.Remote, error) {
 	return nil, nil
 }
 
-// HolderHint names the pid in the state file, if any, for a message about
-// the daemon holding the run lock.
-func HolderHint(p config.Paths) string {
-	rec, err := ReadState(p.StateFile())
-	if err != nil || rec.Pid == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (pid %d, state %s)", rec.Pid, rec.State)
-}
-
 // close releases everything open() took, in reverse order. The socket file
 // is removed only when we bound it: an activated socket belongs to systemd.
 func (d *Daemon) close() {
@@ -139,7 +132,7 @@ func (d *Daemon) writeExit() {
 	if d.exitRec == nil {
 		return
 	}
-	if err := WriteExit(d.o.Paths.ExitFile(), *d.exitRec); err != nil {
+	if err := statefile.WriteExit(d.o.Paths.ExitFile(), *d.exitRec); err != nil {
 		d.o.Log.Warn("write exit record", "err", err)
 	}
 }
@@ -150,29 +143,29 @@ const lockProbeGrace = 200 * time.Millisecond
 // takeRunLock takes the run lock at once, or, for a successor, waits for
 // the draining daemon to release it. Only one successor waits: the others
 // find the next lock held and exit as "already running".
-func (d *Daemon) takeRunLock(ctx context.Context) (*Lock, error) {
+func (d *Daemon) takeRunLock(ctx context.Context) (*runlock.Lock, error) {
 	p := d.o.Paths
 	if d.o.Successor <= 0 {
 		// Clients probe the lock (LockHeld takes and drops it), so a
 		// single try could lose to a probe; a held lock stays held.
 		ctx, cancel := context.WithTimeout(ctx, lockProbeGrace)
 		defer cancel()
-		lock, err := WaitLock(ctx, p.RunLock())
+		lock, err := runlock.WaitLock(ctx, p.RunLock())
 		if err != nil && ctx.Err() != nil {
-			return nil, ErrLocked
+			return nil, runlock.ErrLocked
 		}
 		return lock, err
 	}
-	next, err := TryLock(p.NextLock())
+	next, err := runlock.TryLock(p.NextLock())
 	if err != nil {
 		return nil, err
 	}
 	defer next.Release()
 	ctx, cancel := context.WithTimeout(ctx, d.o.Successor)
 	defer cancel()
-	lock, err := WaitLock(ctx, p.RunLock())
+	lock, err := runlock.WaitLock(ctx, p.RunLock())
 	if err != nil && ctx.Err() != nil {
-		return nil, ErrLocked
+		return nil, runlock.ErrLocked
 	}
 	return lock, err
 }

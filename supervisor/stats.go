@@ -4,34 +4,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/epoch"
+
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/uploader"
 )
 
-// Epoch relations as status and responses report them.
-const (
-	RelationSame        = "same"
-	RelationClientNewer = "client_newer"
-	RelationDaemonNewer = "daemon_newer"
-	RelationUnknown     = "unknown"
-)
-
-// Relation compares a client's build epoch with a daemon's. Zero means
-// unknown on either side and never triggers a restart.
-func Relation(client, daemon int64) string {
-	switch {
-	case client == 0 || daemon == 0:
-		return RelationUnknown
-	case client > daemon:
-		return RelationClientNewer
-	case client < daemon:
-		return RelationDaemonNewer
-	}
-	return RelationSame
-}
-
 func (d *Daemon) verdict(client int64) *rpc.EpochVerdict {
-	return &rpc.EpochVerdict{Daemon: d.o.Epoch, Client: client, Relation: Relation(client, d.o.Epoch)}
+	return &rpc.EpochVerdict{Daemon: d.o.Epoch, Client: client, Relation: epoch.Relation(client, d.o.Epoch)}
 }
 
 // buildStats counts build_started requests.

@@ -3,6 +3,8 @@ package supervisor
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,41 +35,58 @@ func statID(path string) (fileID, error) {
 	return id, nil
 }
 
-// watchBinary watches the directory of the daemon's own executable (a
-// watch on the file itself is lost when an installer renames a new file
-// over it) and sends BinaryChanged once the file at that path differs from
-// the one this process started from. It returns the function that stops it.
+// watchBinary watches the directories of the daemon's two binaries, the
+// kache client and kache-daemon (a watch on a file itself is lost when an
+// installer renames a new file over it), and sends BinaryChanged once the
+// file at either path differs from the one this process started with. It
+// returns the function that stops it.
 func (d *Daemon) watchBinary() (stop func()) {
-	if !d.o.WatchBinary || d.o.Exe == "" {
+	paths := d.binaries()
+	if !d.o.WatchBinary || len(paths) == 0 {
 		return func() {}
 	}
-	start, err := statID(d.o.Exe)
+	start, err := statIDs(paths)
 	w, werr := fsnotify.NewWatcher()
 	if err != nil || werr != nil {
-		d.o.Log.Warn("binary watcher disabled", "exe", d.o.Exe, "stat_err", err, "watch_err", werr)
+		d.o.Log.Warn("binary watcher disabled", "binaries", paths, "stat_err", err, "watch_err", werr)
+		if w != nil {
+			_ = w.Close()
+		}
 		return func() {}
 	}
-	if err := w.Add(filepath.Dir(d.o.Exe)); err != nil {
-		d.o.Log.Warn("binary watcher disabled", "dir", filepath.Dir(d.o.Exe), "err", err)
-		_ = w.Close()
-		return func() {}
+	for _, dir := range dirsOf(paths) {
+		if err := w.Add(dir); err != nil {
+			d.o.Log.Warn("binary watcher disabled", "dir", dir, "err", err)
+			_ = w.Close()
+			return func() {}
+		}
 	}
-	if d.o.Epoch != 0 && start.mtime != d.o.Epoch {
+	if d.o.Epoch != 0 && maxMtime(start) != d.o.Epoch {
 		// Replaced between this process's start (when its epoch was read)
 		// and the watch: no event will come for that change.
-		d.events <- event{states.BinaryChanged, "kache binary " + d.o.Exe + " was replaced while the daemon started"}
+		d.events <- event{states.BinaryChanged, "kache binary " + strings.Join(paths, " or ") + " was replaced while the daemon started"}
 	}
-	go d.watchLoop(w, start)
+	go d.watchLoop(w, paths, start)
 	return func() { _ = w.Close() }
 }
 
-// watchLoop filters events on the binary's name (and, for a symlink, on
-// the link's name), debounces them, then compares the file's identity.
+// binaries are the paths whose replacement makes this daemon stale.
+func (d *Daemon) binaries() []string {
+	var out []string
+	for _, p := range []string{d.o.Exe, d.o.DaemonExe} {
+		if p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// watchLoop filters events on the binaries' names (and, for a symlink, on
+// the link's name), debounces them, then compares the files' identities.
 // Chmod events count too: a new mtime alone is a new epoch, and on Linux,
 // which refuses writes to a running executable (ETXTBSY), it is the only
 // in-place update there is. The stat compare drops the spurious ones.
-func (d *Daemon) watchLoop(w *fsnotify.Watcher, start fileID) {
-	name := filepath.Base(d.o.Exe)
+func (d *Daemon) watchLoop(w *fsnotify.Watcher, paths []string, start []fileID) {
 	var settle <-chan time.Time
 	for {
 		select {
@@ -75,7 +94,7 @@ func (d *Daemon) watchLoop(w *fsnotify.Watcher, start fileID) {
 			if !ok {
 				return
 			}
-			if filepath.Base(ev.Name) == name {
+			if slices.ContainsFunc(paths, func(p string) bool { return sameName(p, ev.Name) }) {
 				settle = time.After(watchDebounce)
 			}
 		case err, ok := <-w.Errors:
@@ -85,10 +104,58 @@ func (d *Daemon) watchLoop(w *fsnotify.Watcher, start fileID) {
 			d.o.Log.Warn("binary watcher", "err", err)
 		case <-settle:
 			settle = nil
-			if now, err := statID(d.o.Exe); err == nil && now != start {
-				d.send(states.BinaryChanged, "kache binary "+d.o.Exe+" was replaced")
+			if p := changed(paths, start); p != "" {
+				d.send(states.BinaryChanged, "kache binary "+p+" was replaced")
 				return
 			}
 		}
 	}
+}
+
+// sameName reports whether an event's path names the watched path.
+func sameName(watched, evName string) bool {
+	return filepath.Dir(watched) == filepath.Dir(evName) && filepath.Base(watched) == filepath.Base(evName)
+}
+
+// changed names the first path whose file differs from start, or "".
+func changed(paths []string, start []fileID) string {
+	for i, p := range paths {
+		if now, err := statID(p); err == nil && now != start[i] {
+			return p
+		}
+	}
+	return ""
+}
+
+// statIDs stats every path.
+func statIDs(paths []string) ([]fileID, error) {
+	ids := make([]fileID, len(paths))
+	for i, p := range paths {
+		id, err := statID(p)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// maxMtime is the epoch a set of binaries has: the newest mtime.
+func maxMtime(ids []fileID) int64 {
+	var m int64
+	for _, id := range ids {
+		m = max(m, id.mtime)
+	}
+	return m
+}
+
+// dirsOf lists the distinct directories of paths.
+func dirsOf(paths []string) []string {
+	var dirs []string
+	for _, p := range paths {
+		if d := filepath.Dir(p); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/epoch"
 )
 
 // fakeExe writes a stand-in executable whose replacement the watcher is to
@@ -17,7 +19,7 @@ func fakeExe(t *testing.T) (string, int64) {
 	if err := os.WriteFile(exe, []byte("v1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return exe, BinaryEpoch(exe)
+	return exe, epoch.Of(exe)
 }
 
 // TestWatcherRenameOverBinary: an installer's rename of a new file over

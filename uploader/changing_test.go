@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // shrinkingRemote truncates the source file before every Put reads it, as
@@ -35,8 +38,8 @@ func TestPoolSourceThatKeepsChangingFails(t *testing.T) {
 	if _, err := p.Enqueue([]Entry{e}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the changing source to fail", func() bool { return p.Stats().UploadsFailed == 1 })
-	data, err := os.ReadFile(filepath.Join(f.spool, "failed", "changing"+intentExt))
+	testenv.WaitFor(t, 20*time.Second, "the changing source to fail", func() bool { return p.Stats().UploadsFailed == 1 })
+	data, err := os.ReadFile(spool.File(filepath.Join(f.spool, "failed"), "changing"))
 	if err != nil || !strings.Contains(string(data), "source changed during upload") {
 		t.Fatalf("failed intent: %s, %v", data, err)
 	}

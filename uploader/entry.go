@@ -13,14 +13,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/cachekey"
 )
 
 // The remote layout of an entry; docs/remote-format.md is the full account.
 const (
-	ManifestSuffix  = ".manifest.json" // the manifest of key K is K.manifest.json
-	ArchiveSuffix   = ".tar.zst"       // a directory entry's data object is K.tar.zst
+	ManifestSuffix  = cachekey.ManifestSuffix // the manifest of key K is K.manifest.json
+	ArchiveSuffix   = cachekey.ArchiveSuffix  // a directory entry's data object is K.tar.zst
 	ManifestVersion = 1
 	KindFile        = "file"
 	KindDir         = "dir"
@@ -333,42 +334,4 @@ func (v *verifier) check() error {
 		return fmt.Errorf("%w: data object %s has sha256 %s, manifest says %s", ErrCorrupt, v.want.dataKey(), got, v.want.SHA256)
 	}
 	return nil
-}
-
-// MaxKeyLen bounds a key so that it, with its suffixes, fits any remote.
-const MaxKeyLen = 200
-
-// ErrInvalidKey marks a key that ValidKey rejects.
-var ErrInvalidKey = errors.New("invalid key")
-
-// ValidKey checks that key is safe as a file name and an object key, and
-// cannot collide with another entry's data object or manifest.
-func ValidKey(key string) error {
-	why := ""
-	switch {
-	case key == "" || len(key) > MaxKeyLen:
-		why = fmt.Sprintf("its length is %d", len(key))
-	case key[0] == '.':
-		why = "it starts with '.'"
-	case strings.Contains(key, ".."):
-		why = `it contains ".."`
-	case strings.HasSuffix(key, ManifestSuffix) || strings.HasSuffix(key, ArchiveSuffix):
-		why = "it ends in " + ManifestSuffix + " or " + ArchiveSuffix
-	default:
-		if i := strings.IndexFunc(key, func(c rune) bool { return !keyChar(c) }); i >= 0 {
-			why = fmt.Sprintf("it contains %q", key[i:i+1])
-		}
-	}
-	if why == "" {
-		return nil
-	}
-	if len(key) > 64 {
-		key = key[:64] + "..."
-	}
-	return fmt.Errorf("%w %q: %s; use 1 to %d characters from A-Z a-z 0-9 . _ -, not starting with '.', without \"..\", not ending in %s or %s",
-		ErrInvalidKey, key, why, MaxKeyLen, ManifestSuffix, ArchiveSuffix)
-}
-
-func keyChar(c rune) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // remoteEntries uploads n file entries straight to the remote and returns
@@ -109,7 +111,7 @@ func TestPrefetchDownloadsInBackgroundWithoutDuplicates(t *testing.T) {
 		t.Fatalf("Prefetch of pending keys scheduled %d, want 0", n)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "prefetch done", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "prefetch done", func() bool {
 		p.fetch.mu.Lock()
 		defer p.fetch.mu.Unlock()
 		return p.fetch.active == 0 && len(p.fetch.running) == 0

@@ -7,8 +7,9 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
 // worker runs jobs until the queue is closed and empty, or the pool is
@@ -210,7 +211,7 @@ func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
 // Enqueue of the same key comes either before (its intent is removed with
 // this one) or after (it sets job.again).
 func (p *Pool) removeIntent(key string) {
-	err := os.Remove(intentFile(p.o.SpoolDir, key))
+	err := os.Remove(spool.File(p.o.SpoolDir, key))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		p.log.Warn("cannot remove upload intent", "key", key, "err", err)
 		return
@@ -222,18 +223,17 @@ func (p *Pool) removeIntent(key string) {
 // spool, unless the key was enqueued again meanwhile with another path:
 // that one is tried instead.
 func (p *Pool) fail(j *job, cause error, start time.Time) {
-	in, _, err := readIntent(p.o.SpoolDir, j.Key+intentExt)
+	in, err := spool.ReadIntent(p.o.SpoolDir, j.Key)
 	if err != nil {
-		in = Intent{Key: j.Key, Path: j.Path}
+		in = spool.Intent{Key: j.Key, Path: j.Path}
 	}
-	rec := failedRecord{Intent: in, Error: cause.Error(), FailedAt: time.Now().UTC()}
-	werr := writeFailed(p.o.FailedDir, j.Key+intentExt, rec)
+	werr := spool.WriteFailed(p.o.FailedDir, in, cause)
 	p.mu.Lock()
 	// A fresh intent for the key arrived meanwhile (the build may have made
 	// the file again): try it rather than delete it unconfirmed.
 	retry := j.again != nil
 	if retry {
-		os.Remove(filepath.Join(p.o.FailedDir, j.Key+intentExt))
+		os.Remove(spool.File(p.o.FailedDir, j.Key))
 	} else {
 		j.again = nil
 		if werr == nil {
@@ -268,8 +268,6 @@ func (p *Pool) release(j *job) {
 	}
 	p.touch()
 }
-
-func intentFile(spool, key string) string { return filepath.Join(spool, key+intentExt) }
 
 func since(t time.Time) int64 { return time.Since(t).Milliseconds() }
 

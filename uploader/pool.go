@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
 // ErrNoRemote answers an upload or a remote check when no remote is
@@ -148,12 +150,12 @@ func (p *Pool) Start(ctx context.Context) (replayed int, err error) {
 	}
 	p.started = true
 	if p.o.Remote == nil {
-		for _, k := range intentKeys(p.o.SpoolDir) {
+		for _, k := range spool.Keys(p.o.SpoolDir) {
 			p.onDisk[k] = struct{}{}
 		}
 		return 0, nil
 	}
-	intents, err := loadIntents(p.o.SpoolDir, p.o.FailedDir, p.log)
+	intents, err := spool.Load(p.o.SpoolDir, p.o.FailedDir, p.log)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +222,7 @@ func validEntries(entries []Entry) error {
 // Intents are removed under p.mu too, so the check is exact. Called with
 // p.mu held.
 func (p *Pool) add(e Entry) bool {
-	if _, err := os.Lstat(intentFile(p.o.SpoolDir, e.Key)); err != nil {
+	if _, err := os.Lstat(spool.File(p.o.SpoolDir, e.Key)); err != nil {
 		return false
 	}
 	p.onDisk[e.Key] = struct{}{}
@@ -287,7 +289,7 @@ func (p *Pool) Drain(timeout time.Duration) DrainReport {
 	return DrainReport{
 		Drained: int(p.c.completed.Load() + p.c.skipped.Load() - base.done),
 		Failed:  int(p.c.failed.Load() - base.failed),
-		Left:    countIntents(p.o.SpoolDir),
+		Left:    spool.Count(p.o.SpoolDir),
 	}
 }
 

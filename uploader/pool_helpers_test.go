@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
 // poolFixture is a cache dir with a spool, a store, an events file and a
@@ -87,7 +89,7 @@ func (f *poolFixture) sourceDir(t *testing.T, name string) string {
 func (f *poolFixture) entry(t *testing.T, key string, n int) Entry {
 	t.Helper()
 	e := Entry{Key: key, Path: f.source(t, key, n)}
-	if err := WriteIntent(f.spool, e, 0); err != nil {
+	if err := spool.WriteIntent(f.spool, e, 0); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -100,20 +102,9 @@ func randomBytes(n int) []byte {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // idle reports whether the pool has no work left and the spool is empty.
-func idle(p *Pool, spool string) func() bool {
-	return func() bool { return !p.Busy() && countIntents(spool) == 0 }
+func idle(p *Pool, dir string) func() bool {
+	return func() bool { return !p.Busy() && spool.Count(dir) == 0 }
 }
 
 func sameFile(t *testing.T, want, got string) {
@@ -204,4 +195,14 @@ func eventsOf(t *testing.T, path, kind, key string) []Event {
 		}
 	}
 	return out
+}
+
+// readFailed reads key's failed record, failing the test if it is missing.
+func readFailed(t *testing.T, failedDir, key string) spool.FailedRecord {
+	t.Helper()
+	rec, err := spool.ReadFailed(failedDir, key)
+	if err != nil {
+		t.Fatalf("failed record of %s: %v", key, err)
+	}
+	return rec
 }

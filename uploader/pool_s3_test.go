@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
 
@@ -56,7 +58,7 @@ func TestPoolS3FiveHundredUploadsDrained(t *testing.T) {
 	for _, e := range entries {
 		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+e.Key))
 	}
-	if n := countIntents(f.spool); n != 0 {
+	if n := spool.Count(f.spool); n != 0 {
 		t.Fatalf("%d intents left in the spool", n)
 	}
 }
@@ -73,12 +75,12 @@ func TestPoolS3DownThenBack(t *testing.T) {
 	if _, err := p.Enqueue(entries); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "breaker open", func() bool { return p.Stats().Breaker == BreakerOpen })
+	testenv.WaitFor(t, 30*time.Second, "breaker open", func() bool { return p.Stats().Breaker == BreakerOpen })
 	if s := p.Stats(); s.UploadsCompleted != 0 || s.Queued+s.InFlight != 20 {
 		t.Fatalf("stats while S3 is down = %+v", s)
 	}
 	srv.Restart()
-	waitFor(t, 60*time.Second, "uploads done after restart", idle(p, f.spool))
+	testenv.WaitFor(t, 60*time.Second, "uploads done after restart", idle(p, f.spool))
 	s := p.Stats()
 	if s.UploadsCompleted != 20 || s.UploadsFailed != 0 || s.FailedIntents != 0 || s.Breaker != BreakerClosed {
 		t.Fatalf("stats = %+v", s)
@@ -101,7 +103,7 @@ func TestPoolS3WrongCredentialsFailPermanently(t *testing.T) {
 	if _, err := p.Enqueue(entries); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "jobs settled", idle(p, f.spool))
+	testenv.WaitFor(t, 30*time.Second, "jobs settled", idle(p, f.spool))
 	for _, e := range entries {
 		rec := readFailed(t, filepath.Join(f.spool, "failed"), e.Key)
 		if !strings.Contains(rec.Error, "403") && !strings.Contains(rec.Error, "SignatureDoesNotMatch") {

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 func TestPoolUploadsFilesAndDirectories(t *testing.T) {
@@ -24,14 +27,14 @@ func TestPoolUploadsFilesAndDirectories(t *testing.T) {
 		total += int64(100 + i*997)
 	}
 	dirEntry := Entry{Key: "dir-entry", Path: f.sourceDir(t, "dir-entry")}
-	if err := WriteIntent(f.spool, dirEntry, 0); err != nil {
+	if err := spool.WriteIntent(f.spool, dirEntry, 0); err != nil {
 		t.Fatal(err)
 	}
 	n, err := p.Enqueue(append(entries, dirEntry))
 	if err != nil || n != 21 {
 		t.Fatalf("Enqueue = %d, %v; want 21", n, err)
 	}
-	waitFor(t, 20*time.Second, "all uploads done", idle(p, f.spool))
+	testenv.WaitFor(t, 20*time.Second, "all uploads done", idle(p, f.spool))
 
 	for _, e := range entries {
 		sameFile(t, e.Path, filepath.Join(f.remote.Root(), e.Key))
@@ -66,7 +69,7 @@ func TestPoolReplaysSpoolAtStartAndSkipsPresent(t *testing.T) {
 	if replayed != 6 {
 		t.Fatalf("replayed %d intents, want 6", replayed)
 	}
-	waitFor(t, 10*time.Second, "replayed uploads done", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "replayed uploads done", idle(p, f.spool))
 	if s := p.Stats(); s.UploadsCompleted != 5 || s.UploadsSkipped != 1 {
 		t.Fatalf("stats = %+v; want 5 completed, 1 skipped", s)
 	}
@@ -98,7 +101,7 @@ func TestPoolDedupsQueuedAndInFlightKeys(t *testing.T) {
 	if n, err := p.Enqueue([]Entry{a}); n != 1 || err != nil {
 		t.Fatalf("Enqueue(a) = %d, %v", n, err)
 	}
-	waitFor(t, 5*time.Second, "a in flight", func() bool { _, inFlight := p.Progress(); return inFlight == 1 })
+	testenv.WaitFor(t, 5*time.Second, "a in flight", func() bool { _, inFlight := p.Progress(); return inFlight == 1 })
 	if n, err := p.Enqueue([]Entry{a, b, b}); n != 1 || err != nil {
 		t.Fatalf("Enqueue(a, b, b) = %d, %v; want only b queued", n, err)
 	}
@@ -109,7 +112,7 @@ func TestPoolDedupsQueuedAndInFlightKeys(t *testing.T) {
 		t.Fatalf("Progress = %d queued, %d in flight; want 1, 1", q, inFlight)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "uploads done", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "uploads done", idle(p, f.spool))
 	mu.Lock()
 	defer mu.Unlock()
 	if puts["a"] != 1 || puts["b"] != 1 {
@@ -142,7 +145,7 @@ func TestPoolWithoutRemoteKeepsIntents(t *testing.T) {
 	if r := p.Drain(time.Second); r.Left != 1 || r.Drained != 0 {
 		t.Fatalf("Drain = %+v; want 1 left", r)
 	}
-	if _, err := os.Stat(intentFile(f.spool, "kept")); err != nil {
+	if _, err := os.Stat(spool.File(f.spool, "kept")); err != nil {
 		t.Fatalf("intent gone: %v", err)
 	}
 }
@@ -163,7 +166,7 @@ func TestPoolRejectsBadEntriesAndWorkAfterDrain(t *testing.T) {
 	if _, err := p.Fetch(context.Background(), "late"); !errors.Is(err, ErrDraining) {
 		t.Fatalf("Fetch after Drain = %v, want ErrDraining", err)
 	}
-	if _, err := os.Stat(intentFile(f.spool, "late")); err != nil {
+	if _, err := os.Stat(spool.File(f.spool, "late")); err != nil {
 		t.Fatalf("intent of a refused upload gone: %v", err)
 	}
 }
@@ -186,7 +189,7 @@ func TestPoolPermanentFailuresMoveToFailed(t *testing.T) {
 	if _, err := p.Enqueue([]Entry{gone, deny, fine}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "jobs settled", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "jobs settled", idle(p, f.spool))
 
 	for key, msg := range map[string]string{"vanished": "vanished", "denied": "AccessDenied"} {
 		rec := readFailed(t, f.spool+"/failed", key)
@@ -213,7 +216,7 @@ func TestPoolStartQuarantinesCorruptIntent(t *testing.T) {
 	if replayed != 1 {
 		t.Fatalf("replayed %d, want 1", replayed)
 	}
-	waitFor(t, 10*time.Second, "upload done", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "upload done", idle(p, f.spool))
 	if s := p.Stats(); s.FailedIntents != 1 || s.UploadsCompleted != 1 {
 		t.Fatalf("stats = %+v", s)
 	}
@@ -251,14 +254,14 @@ func TestPoolBreakerStopsHammering(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Drain(0) })
-	waitFor(t, 10*time.Second, "breaker open", func() bool { return p.Stats().Breaker == BreakerOpen })
-	waitFor(t, 10*time.Second, "three probes", func() bool { return probes.Load() >= 3 })
+	testenv.WaitFor(t, 10*time.Second, "breaker open", func() bool { return p.Stats().Breaker == BreakerOpen })
+	testenv.WaitFor(t, 10*time.Second, "three probes", func() bool { return probes.Load() >= 3 })
 	calls := downCalls.Load()
 	if limit := int64(o.BreakerThreshold+o.Workers) + probes.Load(); calls > limit {
 		t.Fatalf("%d calls to a dead remote, want at most %d (threshold + workers + probes)", calls, limit)
 	}
 	down.Store(false)
-	waitFor(t, 10*time.Second, "uploads done after recovery", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "uploads done after recovery", idle(p, f.spool))
 	s := p.Stats()
 	if s.UploadsCompleted != 10 || s.UploadsFailed != 0 || s.FailedIntents != 0 || s.Breaker != BreakerClosed {
 		t.Fatalf("stats = %+v", s)
@@ -286,7 +289,7 @@ func TestPoolDrainCapLeavesIntentsForNextDaemon(t *testing.T) {
 	if _, err := p.Enqueue(entries); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "3 uploads in flight", func() bool { _, n := p.Progress(); return n == 3 })
+	testenv.WaitFor(t, 5*time.Second, "3 uploads in flight", func() bool { _, n := p.Progress(); return n == 3 })
 	start := time.Now()
 	rep := p.Drain(500 * time.Millisecond)
 	if el := time.Since(start); el < 500*time.Millisecond || el > 3*time.Second {
@@ -296,7 +299,7 @@ func TestPoolDrainCapLeavesIntentsForNextDaemon(t *testing.T) {
 		t.Fatalf("Drain = %+v, want 8 left", rep)
 	}
 	for _, e := range entries {
-		if _, err := os.Stat(intentFile(f.spool, e.Key)); err != nil {
+		if _, err := os.Stat(spool.File(f.spool, e.Key)); err != nil {
 			t.Fatalf("intent of %s gone after drain: %v", e.Key, err)
 		}
 	}
@@ -305,11 +308,11 @@ func TestPoolDrainCapLeavesIntentsForNextDaemon(t *testing.T) {
 	if replayed != 8 {
 		t.Fatalf("next pool replayed %d, want 8", replayed)
 	}
-	waitFor(t, 10*time.Second, "replayed uploads done", idle(next, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "replayed uploads done", idle(next, f.spool))
 	for _, e := range entries {
 		sameFile(t, e.Path, filepath.Join(f.remote.Root(), e.Key))
 	}
-	if n := countIntents(f.spool + "/failed"); n != 0 {
+	if n := spool.Count(f.spool + "/failed"); n != 0 {
 		t.Fatalf("%d intents in failed/", n)
 	}
 }
@@ -335,7 +338,7 @@ func TestPoolDrainFinishesQueuedWork(t *testing.T) {
 	p.Enqueue(entries)
 	done := make(chan DrainReport)
 	go func() { done <- p.Drain(20 * time.Second) }()
-	waitFor(t, 5*time.Second, "drain begun", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "drain begun", func() bool {
 		_, err := p.Enqueue(entries[:1])
 		return errors.Is(err, ErrDraining)
 	})
@@ -362,16 +365,16 @@ func TestPoolRetriesNewerPathAfterPermanentFailure(t *testing.T) {
 	p, _ := startPool(t, f.options(t, r))
 	first := f.entry(t, "k", 10)
 	p.Enqueue([]Entry{first})
-	waitFor(t, 5*time.Second, "k in flight", func() bool { _, n := p.Progress(); return n == 1 })
+	testenv.WaitFor(t, 5*time.Second, "k in flight", func() bool { _, n := p.Progress(); return n == 1 })
 	second := Entry{Key: "k", Path: f.source(t, "k-newer", 20)}
-	if err := WriteIntent(f.spool, second, 0); err != nil {
+	if err := spool.WriteIntent(f.spool, second, 0); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := p.Enqueue([]Entry{second}); n != 0 || err != nil {
 		t.Fatalf("Enqueue(in flight) = %d, %v", n, err)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "uploads done", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "uploads done", idle(p, f.spool))
 	sameFile(t, second.Path, filepath.Join(f.remote.Root(), "k"))
 	if s := p.Stats(); s.UploadsCompleted != 1 || s.UploadsFailed != 0 || s.FailedIntents != 0 {
 		t.Fatalf("stats = %+v", s)
@@ -408,7 +411,7 @@ func TestPoolEnqueueAfterReplayIsNotRunTwice(t *testing.T) {
 	if replayed != 2 {
 		t.Fatalf("replayed %d, want 2", replayed)
 	}
-	waitFor(t, 10*time.Second, "replay settled", idle(p, f.spool))
+	testenv.WaitFor(t, 10*time.Second, "replay settled", idle(p, f.spool))
 	if n, err := p.Enqueue([]Entry{ok, gone}); n != 0 || err != nil {
 		t.Fatalf("Enqueue of settled entries = %d, %v; want 0 queued", n, err)
 	}

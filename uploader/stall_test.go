@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // blackhole accepts TCP connections and never answers: an S3 endpoint that
@@ -64,7 +65,7 @@ func TestPoolStalledS3FailsIntoRetries(t *testing.T) {
 	if _, err := p.Enqueue(entries); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "breaker open on a stalled remote", func() bool { return p.Stats().Breaker == BreakerOpen })
+	testenv.WaitFor(t, 20*time.Second, "breaker open on a stalled remote", func() bool { return p.Stats().Breaker == BreakerOpen })
 	if s := p.Stats(); s.UploadsCompleted != 0 || s.UploadsFailed != 0 || s.Spool != len(entries) {
 		t.Fatalf("stats on a stalled remote = %+v; want nothing done, nothing failed, every intent kept", s)
 	}

@@ -3,6 +3,8 @@ package uploader
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
 // Stats is a snapshot of the pool for `kache stats` and status.
@@ -33,7 +35,7 @@ type counters struct {
 // lists failed/, which stays small: it holds only permanent failures.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	queued, inFlight, spool := len(p.queue), len(p.inflight), len(p.onDisk)
+	queued, inFlight, onDisk := len(p.queue), len(p.inflight), len(p.onDisk)
 	p.mu.Unlock()
 	c := &p.c
 	return Stats{
@@ -41,8 +43,8 @@ func (p *Pool) Stats() Stats {
 		UploadsFailed: c.failed.Load(), BytesUploaded: c.bytesUp.Load(),
 		Downloads: c.downloads.Load(), BytesDownloaded: c.bytesDown.Load(),
 		RemoteHits: c.hits.Load(), RemoteMisses: c.misses.Load(),
-		Queued: queued, InFlight: inFlight, Spool: spool,
-		FailedIntents: countIntents(p.o.FailedDir),
+		Queued: queued, InFlight: inFlight, Spool: onDisk,
+		FailedIntents: spool.Count(p.o.FailedDir),
 		Breaker:       p.breaker.State(),
 	}
 }

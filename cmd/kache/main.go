@@ -1,5 +1,6 @@
-// Command kache is the build cache wrapper and its background daemon.
-// main alone chooses exit codes; docs/exit-codes.md lists them.
+// Command kache is the build cache's client: the compiler wrapper's side
+// and every command a person or a script runs. The daemon is kache-daemon,
+// beside it. main alone chooses exit codes; docs/exit-codes.md lists them.
 package main
 
 import (
@@ -13,17 +14,16 @@ import (
 	"github.com/kunobi-ninja/kache/cli"
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/service"
-	"github.com/kunobi-ninja/kache/supervisor"
 )
 
 // version is set at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	env := cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Exe: executable(), Version: version}
+	env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Exe: executable(), Version: version}
 	err := cli.Run(context.Background(), env, os.Args)
 	code := exitCode(err)
-	if err != nil && !cli.IsQuiet(err) && code != 0 || errors.Is(err, supervisor.ErrAlreadyRunning) {
+	if err != nil && !cli.IsQuiet(err) && code != 0 {
 		fmt.Fprintf(os.Stderr, "kache: %v\n", err)
 	}
 	os.Exit(code)
@@ -32,18 +32,16 @@ func main() {
 // exitCode maps an error onto the documented exit codes.
 func exitCode(err error) int {
 	switch {
-	case err == nil, errors.Is(err, supervisor.ErrAlreadyRunning):
+	case err == nil:
 		return 0
 	case errors.Is(err, cli.ErrUsage):
 		return 2
 	case errors.Is(err, cli.ErrNotRunning):
 		return 3
-	case errors.Is(err, supervisor.ErrEpochStale):
-		return service.ExitEpochStale
 	case errors.Is(err, config.ErrInvalid):
 		return service.ExitConfig
 	}
-	return 1 // cli.ErrMiss, cli.ErrNotAnswering, supervisor.ErrForced, anything else
+	return 1 // cli.ErrMiss, cli.ErrNotAnswering, anything else
 }
 
 // executable is this binary's path as invoked, found on PATH if need be,

@@ -1,4 +1,4 @@
-package uploader
+package spool
 
 import (
 	"encoding/json"
@@ -10,15 +10,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/cachekey"
 )
 
-func readFailed(t *testing.T, failedDir, key string) failedRecord {
+func readFailed(t *testing.T, failedDir, key string) FailedRecord {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(failedDir, key+intentExt))
 	if err != nil {
 		t.Fatalf("failed record of %s: %v", key, err)
 	}
-	var rec failedRecord
+	var rec FailedRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
 		t.Fatalf("failed record of %s: %v\n%s", key, err, data)
 	}
@@ -68,9 +70,9 @@ func TestWriteIntentRejectsBadInput(t *testing.T) {
 		want            error
 		msg             string
 	}{
-		{"empty key", "", file, ErrInvalidKey, "length"},
-		{"slash", "a/b", file, ErrInvalidKey, `"/"`},
-		{"dot dot", "..", file, ErrInvalidKey, "'.'"},
+		{"empty key", "", file, cachekey.ErrInvalid, "length"},
+		{"slash", "a/b", file, cachekey.ErrInvalid, `"/"`},
+		{"dot dot", "..", file, cachekey.ErrInvalid, "'.'"},
 		{"missing path", "k", filepath.Join(dir, "nope"), fs.ErrNotExist, "nope"},
 		{"empty path", "k", "", nil, "empty path"},
 		{"fifo", "k", fifo, nil, "not a regular file or a directory"},

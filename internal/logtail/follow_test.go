@@ -1,4 +1,4 @@
-package supervisor
+package logtail
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and a polling reader.
@@ -54,7 +56,7 @@ func following(t *testing.T, path string, n int) (out *syncBuffer, stop func()) 
 // shows waits until the follower has printed want.
 func shows(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	pollUntil(t, 10*time.Second, fmt.Sprintf("output %q", want), func() bool { return out.String() == want })
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("output %q", want), func() bool { return out.String() == want })
 }
 
 func appendFile(t *testing.T, path, s string) {
@@ -85,10 +87,10 @@ func TestFollowLogNoFollow(t *testing.T) {
 	}
 }
 
-func TestLogTail(t *testing.T) {
+func TestTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "daemon.log")
 	appendFile(t, path, "")
-	if lines, err := LogTail(path, 5); err != nil || len(lines) != 0 {
+	if lines, err := Tail(path, 5); err != nil || len(lines) != 0 {
 		t.Errorf("LogTail of an empty file = %q, %v", lines, err)
 	}
 	var all []string
@@ -96,15 +98,15 @@ func TestLogTail(t *testing.T) {
 		all = append(all, fmt.Sprintf("line %05d %s", i, strings.Repeat("z", i%17)))
 	}
 	appendFile(t, path, strings.Join(all, "\n")+"\n\n")
-	lines, err := LogTail(path, 3)
+	lines, err := Tail(path, 3)
 	want := []string{all[4998], all[4999], ""}
 	if err != nil || strings.Join(lines, "|") != strings.Join(want, "|") {
-		t.Errorf("LogTail(3) = %q, %v; want %q", lines, err, want)
+		t.Errorf("Tail(3) = %q, %v; want %q", lines, err, want)
 	}
-	if lines, _ := LogTail(path, 10000); len(lines) != 5001 || lines[0] != all[0] {
-		t.Errorf("LogTail(more than there are) = %d lines from %q", len(lines), lines[0])
+	if lines, _ := Tail(path, 10000); len(lines) != 5001 || lines[0] != all[0] {
+		t.Errorf("Tail(more than there are) = %d lines from %q", len(lines), lines[0])
 	}
-	if _, err := LogTail(path+".missing", 3); err == nil {
+	if _, err := Tail(path+".missing", 3); err == nil {
 		t.Error("LogTail of a missing file succeeded")
 	}
 }
@@ -112,11 +114,7 @@ func TestLogTail(t *testing.T) {
 func TestFollowLogAcrossRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "daemon.log")
-	w, err := openLog(path, 4<<10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := &rotator{t: t, path: path, limit: 4 << 10}
 	fmt.Fprint(w, "old 1\nold 2\nold 3\n")
 	out, stop := following(t, path, 2)
 	defer stop()
@@ -133,10 +131,12 @@ func TestFollowLogAcrossRotation(t *testing.T) {
 			time.Sleep(time.Millisecond) // let some events interleave with rotations
 		}
 	}
-	pollUntil(t, 10*time.Second, "a rotation", func() bool { return len(backups(t, dir)) >= 1 })
+	if w.rotations != 1 {
+		t.Fatalf("%d rotations, want 1", w.rotations)
+	}
 	fmt.Fprint(w, "after\n")
 	want += "after\n"
-	pollUntil(t, 10*time.Second, "every line across the rotation", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "every line across the rotation", func() bool {
 		return strings.ReplaceAll(out.String(), RotatedMarker, "") == want
 	})
 	if !strings.Contains(out.String(), RotatedMarker) {
@@ -169,4 +169,27 @@ func TestFollowLogAfterTruncation(t *testing.T) {
 	}
 	appendFile(t, path, "reset\n")
 	shows(t, out, "a long first line before the reset\nreset\n")
+}
+
+// rotator appends to path and rotates it as the daemon's writer does: past
+// limit the file is renamed away and a new one starts with RotatedMarker.
+type rotator struct {
+	t         *testing.T
+	path      string
+	limit     int
+	size      int
+	rotations int
+}
+
+func (r *rotator) Write(p []byte) (int, error) {
+	if r.size+len(p) > r.limit {
+		if err := os.Rename(r.path, r.path+".1"); err != nil {
+			r.t.Fatal(err)
+		}
+		appendFile(r.t, r.path, RotatedMarker)
+		r.size, r.rotations = len(RotatedMarker), r.rotations+1
+	}
+	appendFile(r.t, r.path, string(p))
+	r.size += len(p)
+	return len(p), nil
 }

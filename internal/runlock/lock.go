@@ -1,4 +1,6 @@
-package supervisor
+// Package runlock is the flock(2) that makes the daemon a single instance
+// and serialises spawning. Clients probe it; the daemon holds it.
+package runlock
 
 import (
 	"context"

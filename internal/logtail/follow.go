@@ -1,4 +1,6 @@
-package supervisor
+// Package logtail reads the daemon log for clients: its last lines, and a
+// follower across rotations. The daemon's writer is supervisor's.
+package logtail
 
 import (
 	"context"
@@ -7,16 +9,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/fsnotify/fsnotify"
 )
 
-// followRecheck bounds how long a missed fsnotify event can delay output:
-// events are the fast path, this slow re-check the safety net (and the only
-// path when the directory cannot be watched).
-const followRecheck = time.Second
+// followPoll is how often a follower looks for new lines. The client links
+// no file-watching library (it would cost every kache start its
+// initialisation), and a stat every 100 ms is a cost nobody sees, like
+// `tail -F` without inotify.
+const followPoll = 100 * time.Millisecond
 
 // FollowLog writes the last n lines of the log to w and, if follow, keeps
 // writing what is appended, like `tail -F`: across rotations (the file
@@ -66,13 +66,10 @@ func (fl *follower) printTail(n int) error {
 	return fl.copy()
 }
 
-// run waits for changes and prints them until ctx ends.
+// run prints changes until ctx ends.
 func (fl *follower) run(ctx context.Context) error {
-	dw := newDirWatch(filepath.Dir(fl.path))
-	defer dw.close()
-	tick := time.NewTicker(followRecheck)
+	tick := time.NewTicker(followPoll)
 	defer tick.Stop()
-	base := filepath.Base(fl.path)
 	for {
 		if err := fl.check(); err != nil {
 			return err
@@ -80,13 +77,7 @@ func (fl *follower) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev := <-dw.events():
-			if filepath.Base(ev.Name) != base {
-				continue
-			}
-		case <-dw.errors(): // e.g. queue overflow: re-check now
 		case <-tick.C:
-			dw.retry()
 		}
 	}
 }
@@ -151,60 +142,6 @@ func (fl *follower) close() {
 	}
 }
 
-// dirWatch is an fsnotify watch on a directory that may not exist yet. Its
-// channel is nil (never ready) while there is no watch.
-type dirWatch struct {
-	dir string
-	w   *fsnotify.Watcher
-}
-
-// newDirWatch watches dir if it can; otherwise retry tries again later.
-func newDirWatch(dir string) *dirWatch {
-	dw := &dirWatch{dir: dir}
-	dw.retry()
-	return dw
-}
-
-// retry sets the watch up if it is not, e.g. once the directory exists.
-func (dw *dirWatch) retry() {
-	if dw.w != nil {
-		return
-	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return
-	}
-	if err := w.Add(dw.dir); err != nil {
-		w.Close()
-		return
-	}
-	dw.w = w
-}
-
-// events is the watch's event channel, or nil if there is no watch.
-func (dw *dirWatch) events() <-chan fsnotify.Event {
-	if dw.w == nil {
-		return nil
-	}
-	return dw.w.Events
-}
-
-// errors is the watch's error channel, or nil. It must be read: fsnotify
-// blocks its event goroutine until an error is taken.
-func (dw *dirWatch) errors() <-chan error {
-	if dw.w == nil {
-		return nil
-	}
-	return dw.w.Errors
-}
-
-// close stops the watch.
-func (dw *dirWatch) close() {
-	if dw.w != nil {
-		dw.w.Close()
-	}
-}
-
 // tailOffset returns where the last n lines of f begin, and f's size. A
 // newline as the file's last byte ends the last line rather than starting
 // an empty one. It reads backwards in chunks, so the cost is the tail's.
@@ -236,3 +173,6 @@ func tailOffset(f *os.File, n int) (off, size int64, err error) {
 	}
 	return 0, size, nil
 }
+
+// RotatedMarker opens every log file that a rotation creates.
+const RotatedMarker = "--- log rotated ---\n"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package supervisor
+package procid
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/kunobi-ninja/kache/internal/safesocket"
 )
 
 // Inspect reads a process's identity from /proc: its executable, argv, real
@@ -91,7 +93,7 @@ func userPids(uid int) ([]int, error) {
 		if err != nil {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && fileOwner(fi) == uid {
+		if fi, err := e.Info(); err == nil && safesocket.Owner(fi) == uid {
 			pids = append(pids, pid)
 		}
 	}

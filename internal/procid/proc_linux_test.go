@@ -1,6 +1,6 @@
 //go:build linux
 
-package supervisor
+package procid
 
 import (
 	"os"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 func TestInspectSelf(t *testing.T) {
@@ -64,9 +66,9 @@ func pids(infos []ProcInfo) []int {
 }
 
 func TestFindDaemons(t *testing.T) {
-	dir := sockDir(t)
+	dir := testenv.SockDir(t)
 	kache := filepath.Join(dir, "kache")
-	if err := os.Symlink(testExe(t), kache); err != nil {
+	if err := os.Symlink(testenv.Exe(t), kache); err != nil {
 		t.Fatal(err)
 	}
 	sockA, sockB := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
@@ -74,6 +76,18 @@ func TestFindDaemons(t *testing.T) {
 	b := fakeDaemon(t, kache, "/", "KACHE_SOCKET_PATH="+sockB)
 	c := fakeDaemon(t, kache, dir, "KACHE_CACHE_DIR=cache") // relative: against its cwd
 	sleeper := startProc(t, exec.Command("sleep", "30"))
+	daemonBin := filepath.Join(dir, DaemonName)
+	if err := os.Symlink(testenv.Exe(t), daemonBin); err != nil {
+		t.Fatal(err)
+	}
+	sockD := filepath.Join(dir, "d.sock")
+	dcmd := exec.Command(daemonBin, "run", "--background")
+	dcmd.Env = append(os.Environ(), "KACHE_SOCKET_PATH="+sockD)
+	d := startProc(t, dcmd)
+	testenv.WaitFor(t, 5*time.Second, "the fake kache-daemon to exec", func() bool {
+		_, ok := IsOurDaemon(d, sockD)
+		return ok
+	})
 
 	found, err := FindDaemons(sockA)
 	if err != nil || !slices.Equal(pids(found), []int{a}) {
@@ -85,6 +99,9 @@ func TestFindDaemons(t *testing.T) {
 	viaCache := filepath.Join(dir, "cache", "daemon.sock")
 	if found, _ := FindDaemons(viaCache); !slices.Equal(pids(found), []int{c}) {
 		t.Errorf("FindDaemons(%s) = %v; want [%d]", viaCache, pids(found), c)
+	}
+	if found, _ := FindDaemons(sockD); !slices.Equal(pids(found), []int{d}) {
+		t.Errorf("FindDaemons(d.sock) = %v; want the kache-daemon [%d]", pids(found), d)
 	}
 	if _, ok := IsOurDaemon(b, sockB); !ok {
 		t.Errorf("IsOurDaemon(b, b.sock) = false")
@@ -99,11 +116,11 @@ func TestFindDaemons(t *testing.T) {
 // A pid from a stale state file, now reused by an unrelated process of the
 // same user, must not pass.
 func TestIsOurDaemonRejectsReusedPid(t *testing.T) {
-	sock := filepath.Join(sockDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	cmd := exec.Command("sleep", "30")
 	cmd.Env = append(os.Environ(), "KACHE_SOCKET_PATH="+sock) // even with our socket in its env
 	pid := startProc(t, cmd)
-	pollUntil(t, 5*time.Second, "sleep to exec", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "sleep to exec", func() bool {
 		info, err := Inspect(pid)
 		return err == nil && len(info.Args) > 0 && info.Args[0] == "sleep"
 	})

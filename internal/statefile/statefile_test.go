@@ -1,4 +1,4 @@
-package supervisor
+package statefile
 
 import (
 	"encoding/json"

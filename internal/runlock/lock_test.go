@@ -1,4 +1,4 @@
-package supervisor
+package runlock
 
 import (
 	"bufio"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 func TestTryLockConflictsWithinProcess(t *testing.T) {
@@ -64,7 +66,7 @@ type lockHolder struct {
 
 func startLockHolder(t *testing.T, path string) *lockHolder {
 	t.Helper()
-	cmd := helperCmd(t, "hold-lock", path)
+	cmd := testenv.HelperCmd(t, "hold-lock", path)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

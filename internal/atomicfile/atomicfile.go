@@ -1,0 +1,127 @@
+// Package atomicfile is the one place kache writes a file so that a reader
+// sees the old content or the new, never half of either: a temp file in the
+// same directory, renamed over the target. Whether the bytes also survive a
+// power loss is the caller's choice (Sync), because the cost differs by two
+// orders of magnitude: a rename is microseconds, an fsync of the file and
+// its directory is about a millisecond.
+package atomicfile
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Durability says how far a committed file is guaranteed to survive.
+type Durability int
+
+const (
+	// Durable fsyncs the file before the rename and the directory after
+	// it: the new content survives a power loss once Commit returns.
+	Durable Durability = iota
+	// ProcessSafe skips both fsyncs: the content survives the writer's
+	// death (SIGKILL at any moment) and is whole or absent, but a power
+	// loss soon after may leave the old file, or none.
+	ProcessSafe
+)
+
+// TempPrefix starts the name of every temp file, so a directory's owner can
+// tell (and clean) the leftovers of a crashed writer.
+const TempPrefix = ".kache-tmp-"
+
+// File is a file being written; nothing is visible at its path until Commit.
+type File struct {
+	*os.File
+	path string
+	mode Durability
+	done bool
+}
+
+// Create opens a temp file beside path with permissions perm. The
+// directory must exist: a missing one is an error wrapping fs.ErrNotExist.
+func Create(path string, perm fs.FileMode, mode Durability) (*File, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), TempPrefix+"*")
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if perm != 0o600 { // CreateTemp made it 0600
+		if err := f.Chmod(perm); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return &File{File: f, path: path, mode: mode}, nil
+}
+
+// Commit makes the written content visible at the path, replacing what was
+// there. On error nothing changed at the path and the temp file is gone.
+func (f *File) Commit() error {
+	if f.done {
+		return fmt.Errorf("write %s: already committed or aborted", f.path)
+	}
+	f.done = true
+	err := f.finish()
+	if err == nil {
+		err = os.Rename(f.Name(), f.path)
+	}
+	if err == nil && f.mode == Durable {
+		err = SyncDir(filepath.Dir(f.path))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// finish syncs (if durable) and closes the temp file.
+func (f *File) finish() error {
+	var err error
+	if f.mode == Durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Abort discards the temp file; it is a no-op after Commit, so callers can
+// defer it.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// WriteFile writes data to path atomically with permissions perm.
+func WriteFile(path string, data []byte, perm fs.FileMode, mode Durability) error {
+	f, err := Create(path, perm, mode)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// SyncDir fsyncs a directory, making the renames and removals in it
+// durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

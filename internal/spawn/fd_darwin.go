@@ -1,0 +1,6 @@
+//go:build darwin
+
+package spawn
+
+// fdDir lists this process's open descriptors.
+const fdDir = "/dev/fd"
