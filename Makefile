@@ -16,8 +16,10 @@ BIN     := bin/kache
 
 all: build
 
+# Two binaries, installed side by side: kache (the client every compile
+# starts) and kache-daemon (what `kache daemon run` execs).
 build:
-	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/kache
+	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/kache ./cmd/kache-daemon
 
 # The daemon doing its main job with no S3: a directory remote under
 # .demo/, one upload, a remote check from a second cache, status and stop.

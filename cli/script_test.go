@@ -127,12 +127,10 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 func condition(ts *testscript.TestScript, args []string) func() bool {
 	p := paths(ts)
 	switch args[0] {
-	case "running":
-		env := scriptEnv(ts)
+	case "running": // the daemon answers, in state running (not only started)
 		return func() bool {
-			cmd := exec.Command(kacheBin, "daemon", "status")
-			cmd.Env = env
-			return cmd.Run() == nil
+			st, err := status(p.Socket)
+			return err == nil && st.State == "running"
 		}
 	case "stopped":
 		return func() bool { return !runlock.LockHeld(p.RunLock()) }
@@ -224,9 +222,14 @@ func cmdSendRaw(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // copyInstall copies the built kache, and kache-daemon beside it, to dst
-// (the kache path) with mtime, which is then their build epoch.
+// (the kache path) with mtime, which is then their build epoch. A dst not
+// named kache (a temp copy an installer renames later) gets kache alone.
 func copyInstall(dst string, mtime time.Time) error {
-	for _, name := range []string{"kache", "kache-daemon"} {
+	names := []string{"kache", "kache-daemon"}
+	if filepath.Base(dst) != "kache" {
+		names = names[:1]
+	}
+	for _, name := range names {
 		data, err := os.ReadFile(filepath.Join(filepath.Dir(kacheBin), name))
 		if err != nil {
 			return err
@@ -238,10 +241,16 @@ func copyInstall(dst string, mtime time.Time) error {
 		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(to, data, 0o755); err != nil {
+		// Through a temp file and a rename, as installers do: a running
+		// binary cannot be written in place (ETXTBSY).
+		tmp := to + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chtimes(to, mtime, mtime); err != nil {
+		if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, to); err != nil {
 			return err
 		}
 	}

@@ -161,19 +161,16 @@ func reportUpload(env *Env, p config.Paths, n, handed int, out rpc.UploadOutcome
 		fmt.Fprintf(env.Stdout, "the daemon is draining toward its exit: %d upload(s) wait in the spool for its successor\n", n-handed)
 	}
 	if handed > 0 && !quietOK {
-		printQueued(env, handed, out.Queued)
+		printQueued(env, handed)
 	}
 	return nil
 }
 
-// printQueued reports the handover. The daemon counts only new jobs: an
-// entry it already had (replayed from the spool by a daemon this call just
-// started, or given twice) is taken all the same, so it is counted here too.
-func printQueued(env *Env, handed, fresh int) {
-	if dup := handed - fresh; dup > 0 {
-		fmt.Fprintf(env.Stdout, "queued %d upload(s) (%d already queued or in flight)\n", handed, dup)
-		return
-	}
+// printQueued reports the handover. It counts what was handed over, not
+// the daemon's count of new jobs: the daemon may have taken an entry
+// already (its spool watcher sees an intent as soon as it is written), and
+// a key given twice is one upload.
+func printQueued(env *Env, handed int) {
 	fmt.Fprintf(env.Stdout, "queued %d upload(s)\n", handed)
 }
 

@@ -38,14 +38,14 @@ var (
 
 // Options configure one daemon run. Zero values of the seams pick the real thing.
 type Options struct {
-	Paths   config.Paths
-	Config  config.Config
-	Version string
+	Paths     config.Paths
+	Config    config.Config
+	Version   string
 	Exe       string // the kache client binary this daemon belongs to
 	DaemonExe string // this kache-daemon binary
 	Epoch     int64  // build epoch of the pair: the newer mtime, ns
-	Log     *slog.Logger
-	LogPath string // shown in status; empty when logging only to stderr
+	Log       *slog.Logger
+	LogPath   string // shown in status; empty when logging only to stderr
 
 	// Signals delivers SIGTERM/SIGINT; nil installs signal.Notify.
 	Signals <-chan os.Signal

@@ -3,7 +3,9 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -462,4 +464,60 @@ func TestDaemonContextCancelled(t *testing.T) {
 		t.Fatalf("Run after cancel = %v, want nil", err)
 	}
 	r.checkGone()
+}
+
+// An intent that reaches the spool but whose client never told the daemon
+// (its call failed, or it was killed between its write and its call) is
+// uploaded by the running daemon, not left for the next one; a spool file
+// that is a FIFO does not stop it.
+func TestDaemonUploadsIntentNobodyAnnounced(t *testing.T) {
+	r := newRig(t, nil).start()
+	r.remote.open()
+	if err := syscall.Mkfifo(spool.File(r.o.Paths.SpoolDir(), "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "art")
+	if err := os.WriteFile(src, []byte("unannounced"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := spool.WriteIntent(r.o.Paths.SpoolDir(), spool.Entry{Key: "quiet", Path: src}, 0); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the unannounced intent uploaded", func() bool {
+		_, err := os.Lstat(spool.File(r.o.Paths.SpoolDir(), "quiet"))
+		return errors.Is(err, fs.ErrNotExist)
+	})
+	if ok, err := uploader.HasEntry(context.Background(), r.remote, "quiet"); !ok || err != nil {
+		t.Fatalf("remote has quiet = %v, %v", ok, err)
+	}
+	st, err := r.status()
+	if err != nil || st.State != string(states.Running) {
+		t.Fatalf("status = %+v, %v; want running", st, err)
+	}
+}
+
+// A spool of many intents does not delay readiness: the daemon answers
+// while it is still replaying them.
+func TestDaemonReadyBeforeReplay(t *testing.T) {
+	r := newRig(t, nil)
+	src := filepath.Join(t.TempDir(), "art")
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	es := make([]spool.Entry, 1000)
+	for i := range es {
+		es[i] = spool.Entry{Key: fmt.Sprintf("k%05d", i), Path: src}
+	}
+	if _, err := spool.WriteIntents(r.o.Paths.SpoolDir(), es, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.start() // the gate holds every upload: replay cannot finish before ready
+	st, err := r.status()
+	if err != nil || st.State != string(states.Running) {
+		t.Fatalf("status = %+v, %v; want running while replaying", st, err)
+	}
+	r.remote.open()
+	testenv.WaitFor(t, 60*time.Second, "all 1000 replayed and uploaded", func() bool {
+		return spool.Count(r.o.Paths.SpoolDir()) == 0
+	})
 }

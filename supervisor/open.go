@@ -75,12 +75,8 @@ func (d *Daemon) startPool(ctx context.Context) error {
 	p := d.o.Paths
 	d.pool = uploader.NewPool(uploader.Options{Remote: remote, SpoolDir: p.SpoolDir(), FailedDir: p.FailedDir(),
 		StoreDir: p.StoreDir(), EventsFile: p.EventsFile(), Workers: d.o.Config.S3.Concurrency, Log: d.o.Log})
-	n, err := d.pool.Start(ctx)
-	if err != nil {
-		return fmt.Errorf("replay upload spool %s: %w", p.SpoolDir(), err)
-	}
-	if n > 0 {
-		d.o.Log.Info("replayed upload intents", "count", n)
+	if err := d.pool.Start(ctx); err != nil {
+		return fmt.Errorf("start uploads from %s: %w", p.SpoolDir(), err)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func TestFetchHonoursDeadlineAndDrainCancels(t *testing.T) {
 	f := newPoolFixture(t)
 	remoteEntries(t, f, "slow", 1)
 	p := NewPool(f.options(t, &hookRemote{Remote: f.remote, get: blockUntilCancelled}))
-	if _, err := p.Start(context.Background()); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -63,6 +63,9 @@ func (p *Pool) pop() *job {
 	if len(p.queue) > 0 {
 		p.signal()
 	}
+	if len(p.queue) < queueWindow/2 {
+		poke(p.room)
+	}
 	return j
 }
 
@@ -216,7 +219,7 @@ func (p *Pool) removeIntent(key string) {
 		p.log.Warn("cannot remove upload intent", "key", key, "err", err)
 		return
 	}
-	delete(p.onDisk, key)
+	p.spoolN.invalidate()
 }
 
 // fail records the intent in failed/ with the error and takes it out of the

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/cachekey"
 	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
@@ -88,10 +89,15 @@ type job struct {
 	changed int
 }
 
+// queueWindow bounds the jobs a pool holds in memory. The spool directory is
+// the queue; memory holds a window of it, so 100 000 intents cost what 4096
+// do, and the scanner refills the window from the directory as it empties.
+const queueWindow = 4096
+
 // Pool uploads the entries of the spool with a fixed set of workers. The
-// queue is an unbounded slice behind a mutex, so Enqueue never blocks an RPC
-// handler; a one-slot channel wakes an idle worker, and each worker that
-// takes a job passes the wake-up on while work remains.
+// in-memory window is a slice behind a mutex, so Enqueue never blocks an
+// RPC handler; a one-slot channel wakes an idle worker, and each worker
+// that takes a job passes the wake-up on while work remains.
 type Pool struct {
 	o       Options
 	log     *slog.Logger
@@ -106,13 +112,22 @@ type Pool struct {
 	wake   chan struct{}
 	closed chan struct{} // closed when the drain begins
 
+	scanWake chan struct{} // the scanner has intents to look for
+	room     chan struct{} // the window has room again
+	syncer   *syncer
+	helpers  sync.WaitGroup // scanner and syncer
+	spoolN   countCache
+
 	mu         sync.Mutex
 	started    bool
 	draining   bool
 	queue      []*job
 	queued     map[string]*job
 	inflight   map[string]*job
-	onDisk     map[string]struct{} // keys whose intent file is in the spool
+	backlog    bool // intents on disk may be missing from the window: scan
+	scanning   bool // the scanner is walking the spool
+	scanned    bool // the first full scan of the spool is done
+	replayed   int  // intents that scan queued
 	stopParent func() bool
 	drainOnce  sync.Once
 }
@@ -122,7 +137,9 @@ func NewPool(o Options) *Pool {
 	o = o.withDefaults()
 	p := &Pool{o: o, log: o.Log, events: NewEventLog(o.EventsFile, o.Log),
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
-		queued: map[string]*job{}, inflight: map[string]*job{}, onDisk: map[string]struct{}{}}
+		scanWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
+		syncer: newSyncer(o.SpoolDir, o.Log),
+		queued: map[string]*job{}, inflight: map[string]*job{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.breaker = NewBreaker(o.BreakerThreshold, o.BreakerCooldown, time.Now)
 	p.breaker.onChange = func(from, to string) {
@@ -139,44 +156,39 @@ func (p *Pool) remoteName() string {
 	return p.o.Remote.String()
 }
 
-// Start replays every intent in the spool and starts the workers. The
-// cancellation of ctx stops them at once, as the end of a drain does. With no
-// remote it only counts the spool and touches nothing.
-func (p *Pool) Start(ctx context.Context) (replayed int, err error) {
+// Start starts the workers, the group commit, and the scanner that replays
+// the spool in the background: a spool of any size never delays the
+// daemon's readiness. The cancellation of ctx stops them at once, as the end
+// of a drain does. With no remote it touches nothing.
+func (p *Pool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.started {
-		return 0, errors.New("upload pool already started")
+		return errors.New("upload pool already started")
 	}
 	p.started = true
 	if p.o.Remote == nil {
-		for _, k := range spool.Keys(p.o.SpoolDir) {
-			p.onDisk[k] = struct{}{}
-		}
-		return 0, nil
-	}
-	intents, err := spool.Load(p.o.SpoolDir, p.o.FailedDir, p.log)
-	if err != nil {
-		return 0, err
+		p.scanned = true
+		return nil
 	}
 	p.stopParent = context.AfterFunc(ctx, p.cancel)
-	for _, in := range intents {
-		if p.add(Entry{Key: in.Key, Path: in.Path}) {
-			replayed++
-		}
-	}
+	p.backlog = true
+	p.helpers.Add(2)
+	go p.scanner()
+	go func() { defer p.helpers.Done(); p.syncer.run(p.ctx) }()
 	for range p.o.Workers {
 		p.wg.Add(1)
 		go p.worker()
 	}
-	p.afterEnqueue()
-	return replayed, nil
+	p.wakeScanner()
+	return nil
 }
 
-// Enqueue queues entries whose intents the client has already written. It
-// never blocks on the workers. A key already queued or in flight is not
-// queued twice, nor is an entry whose intent is no longer in the spool;
-// queued counts the new jobs.
+// Enqueue queues entries whose intents the client has already written, and
+// schedules their group commit. It never blocks on the workers. A key
+// already queued or in flight is not queued twice, nor is an entry whose
+// intent is no longer in the spool; past the window, an entry stays in the
+// spool for the scanner. queued counts the new jobs.
 func (p *Pool) Enqueue(entries []Entry) (queued int, err error) {
 	if err := validEntries(entries); err != nil {
 		return 0, err
@@ -184,21 +196,57 @@ func (p *Pool) Enqueue(entries []Entry) (queued int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.o.Remote == nil {
-		for _, e := range entries {
-			p.onDisk[e.Key] = struct{}{}
-		}
+		p.spoolN.invalidate()
 		return 0, ErrNoRemote
 	}
 	if p.draining || p.ctx.Err() != nil {
 		return 0, ErrDraining
 	}
+	keys := make([]string, 0, len(entries))
 	for _, e := range entries {
+		keys = append(keys, e.Key)
 		if p.add(e) {
 			queued++
 		}
 	}
+	p.syncer.add(keys)
+	p.spoolN.invalidate()
 	p.afterEnqueue()
 	return queued, nil
+}
+
+// Notice tells the pool that key's intent appeared in the spool, maybe
+// without an Enqueue (a client whose call failed or was killed before it);
+// the pool reads it and queues it if it is not known already.
+func (p *Pool) Notice(key string) {
+	p.spoolN.invalidate()
+	p.mu.Lock()
+	live := p.started && p.o.Remote != nil && !p.draining
+	p.mu.Unlock()
+	if !live || p.known(key) || cachekey.Valid(key) != nil {
+		return
+	}
+	in, err := spool.Read(p.o.SpoolDir, p.o.FailedDir, key, p.log)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	ok := p.add(Entry{Key: in.Key, Path: in.Path})
+	p.afterEnqueue()
+	p.mu.Unlock()
+	if ok {
+		p.syncer.add([]string{key})
+	}
+}
+
+// Rescan has the scanner walk the whole spool again, for a watcher that may
+// have missed intents.
+func (p *Pool) Rescan() {
+	p.mu.Lock()
+	p.backlog = true
+	p.mu.Unlock()
+	p.spoolN.invalidate()
+	p.wakeScanner()
 }
 
 // validEntries checks what an RPC client sent; WriteIntent checked the same
@@ -216,22 +264,26 @@ func validEntries(entries []Entry) error {
 }
 
 // add queues e unless its intent file is gone, or its key is queued (then
-// the newest path wins) or in flight (then it is remembered: see job.again).
-// A missing intent was settled already: typically the daemon was started by
-// this very upload and its replay got there before the client's Enqueue.
-// Intents are removed under p.mu too, so the check is exact. Called with
-// p.mu held.
+// the newest path wins) or in flight (then it is remembered: see job.again),
+// or the window is full (then the scanner finds it later). A missing intent
+// was settled already: typically the daemon was started by this very upload
+// and its scanner got there before the client's Enqueue. Intents are removed
+// under p.mu too, so the check is exact. Called with p.mu held.
 func (p *Pool) add(e Entry) bool {
 	if _, err := os.Lstat(spool.File(p.o.SpoolDir, e.Key)); err != nil {
 		return false
 	}
-	p.onDisk[e.Key] = struct{}{}
 	if j, ok := p.inflight[e.Key]; ok {
 		j.again = &e
 		return false
 	}
 	if j, ok := p.queued[e.Key]; ok {
 		j.Path = e.Path
+		return false
+	}
+	if len(p.queue) >= queueWindow {
+		p.backlog = true
+		p.wakeScanner()
 		return false
 	}
 	p.push(&job{Entry: e})
@@ -252,9 +304,14 @@ func (p *Pool) afterEnqueue() {
 	}
 }
 
-func (p *Pool) signal() {
+func (p *Pool) signal() { poke(p.wake) }
+
+func (p *Pool) wakeScanner() { poke(p.scanWake) }
+
+// poke fills a one-slot wake-up channel unless it is full already.
+func poke(c chan struct{}) {
 	select {
-	case p.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -280,6 +337,10 @@ func (p *Pool) Drain(timeout time.Duration) DrainReport {
 		p.log.Error("upload workers did not return after cancel", "grace", drainGrace)
 	}
 	p.fetch.wait(drainGrace)
+	if !within(waitGroupDone(&p.helpers), drainGrace) {
+		p.log.Error("spool scanner or group commit did not return after cancel", "grace", drainGrace)
+	}
+	p.syncer.flush()
 	p.mu.Lock()
 	if p.stopParent != nil {
 		p.stopParent()

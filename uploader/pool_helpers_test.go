@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // poolFixture is a cache dir with a spool, a store, an events file and a
@@ -49,11 +50,16 @@ func testLogger(t *testing.T) *slog.Logger {
 func startPool(t *testing.T, o Options) (*Pool, int) {
 	t.Helper()
 	p := NewPool(o)
-	n, err := p.Start(context.Background())
-	if err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Drain(0) })
+	var n int
+	testenv.WaitFor(t, 10*time.Second, "the first scan of the spool", func() bool {
+		var done bool
+		n, done = p.Replayed()
+		return done
+	})
 	return p, n
 }
 

@@ -250,7 +250,7 @@ func TestPoolBreakerStopsHammering(t *testing.T) {
 	for i := range 10 {
 		f.entry(t, fmt.Sprintf("k%d", i), 100)
 	}
-	if _, err := p.Start(context.Background()); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Drain(0) })
@@ -279,7 +279,7 @@ func TestPoolDrainCapLeavesIntentsForNextDaemon(t *testing.T) {
 	o := f.options(t, &hookRemote{Remote: f.remote, put: blockUntilCancelled})
 	o.Workers = 3
 	p := NewPool(o)
-	if _, err := p.Start(context.Background()); err != nil {
+	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	var entries []Entry

@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +20,9 @@ type Stats struct {
 	RemoteMisses     int64
 	Queued           int
 	InFlight         int
-	FailedIntents    int // files in failed/, from any daemon
-	Spool            int // intent files in the spool known to this daemon
+	FailedIntents    int   // files in failed/, from any daemon
+	Spool            int   // intent files in the spool, whoever wrote them
+	Synced           int64 // intents made durable by the group commit
 	Breaker          string
 }
 
@@ -35,7 +37,7 @@ type counters struct {
 // lists failed/, which stays small: it holds only permanent failures.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	queued, inFlight, onDisk := len(p.queue), len(p.inflight), len(p.onDisk)
+	queued, inFlight := len(p.queue), len(p.inflight)
 	p.mu.Unlock()
 	c := &p.c
 	return Stats{
@@ -43,7 +45,7 @@ func (p *Pool) Stats() Stats {
 		UploadsFailed: c.failed.Load(), BytesUploaded: c.bytesUp.Load(),
 		Downloads: c.downloads.Load(), BytesDownloaded: c.bytesDown.Load(),
 		RemoteHits: c.hits.Load(), RemoteMisses: c.misses.Load(),
-		Queued: queued, InFlight: inFlight, Spool: onDisk,
+		Queued: queued, InFlight: inFlight, Spool: p.spoolN.get(p.o.SpoolDir), Synced: p.syncer.synced.Load(),
 		FailedIntents: spool.Count(p.o.FailedDir),
 		Breaker:       p.breaker.State(),
 	}
@@ -60,8 +62,9 @@ func (p *Pool) Progress() (queued, inFlight int) {
 // Busy reports whether uploads are queued or in flight: work that holds off
 // the daemon's idle exit.
 func (p *Pool) Busy() bool {
-	q, f := p.Progress()
-	return q+f > 0
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue)+len(p.inflight) > 0 || p.scanning || p.backlog && p.o.Remote != nil
 }
 
 // LastActive is when a job last finished or was enqueued (zero if never).
@@ -75,3 +78,33 @@ func (p *Pool) LastActive() time.Time {
 }
 
 func (p *Pool) touch() { p.c.lastActive.Store(time.Now().UnixNano()) }
+
+// countCache is the spool's size, counted from the directory at most once
+// a second (a status every second of a 100 000-intent spool must not list
+// it every time), and again at once after a change.
+type countCache struct {
+	mu    sync.Mutex
+	n     int
+	at    time.Time
+	valid bool
+}
+
+const (
+	countTTL    = time.Second
+	countMinAge = 20 * time.Millisecond // after a change, at most 50 counts a second
+)
+
+func (c *countCache) get(dir string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if age := time.Since(c.at); !c.valid && age > countMinAge || age > countTTL {
+		c.n, c.at, c.valid = spool.Count(dir), time.Now(), true
+	}
+	return c.n
+}
+
+func (c *countCache) invalidate() {
+	c.mu.Lock()
+	c.valid = false
+	c.mu.Unlock()
+}

@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
@@ -125,25 +127,15 @@ func LoadIntents(spoolDir string) ([]Intent, error) {
 
 // Load is LoadIntents with the failed directory and logger given.
 func Load(spool, failed string, log *slog.Logger) ([]Intent, error) {
-	names, err := readNames(spool)
+	var intents []Intent
+	err := Scan(spool, func(key string) bool {
+		if in, err := Read(spool, failed, key, log); err == nil {
+			intents = append(intents, in)
+		}
+		return true
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read spool: %w", err)
-	}
-	var intents []Intent
-	for _, name := range names {
-		if isTemp(name) {
-			removeStale(filepath.Join(spool, name))
-		}
-		if !strings.HasSuffix(name, intentExt) {
-			continue
-		}
-		in, raw, err := readIntent(spool, name)
-		if err != nil {
-			log.Warn("corrupt upload intent moved to failed", "file", filepath.Join(spool, name), "err", err)
-			quarantine(spool, failed, name, raw, err, log)
-			continue
-		}
-		intents = append(intents, in)
 	}
 	slices.SortFunc(intents, func(a, b Intent) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.Key, b.Key))
@@ -179,12 +171,15 @@ func ReadFailed(failedDir, key string) (FailedRecord, error) {
 	return rec, nil
 }
 
+// maxIntent bounds an intent file: a real one is a few hundred bytes.
+const maxIntent = 64 << 10
+
 // readIntent reads and checks <spool>/name; it returns the raw bytes too, for
 // the failed record of a corrupt one.
 func readIntent(spool, name string) (Intent, []byte, error) {
-	raw, err := os.ReadFile(filepath.Join(spool, name))
+	raw, err := readRegular(filepath.Join(spool, name), maxIntent)
 	if err != nil {
-		return Intent{}, nil, err
+		return Intent{}, raw, err
 	}
 	var in Intent
 	if err := json.Unmarshal(raw, &in); err != nil {
@@ -200,6 +195,36 @@ func readIntent(spool, name string) (Intent, []byte, error) {
 		return in, raw, err
 	}
 	return in, raw, nil
+}
+
+// ErrNotRegular marks a spool entry that is not a regular file (a FIFO, a
+// device, a symlink): it is never read, since opening a FIFO blocks.
+var ErrNotRegular = errors.New("not a regular file")
+
+// readRegular reads path if it is a regular file of at most limit bytes.
+// It opens without following a symlink and without blocking (a FIFO would
+// otherwise wait forever for a writer), and checks the type on the open
+// descriptor, so the file cannot be swapped between check and read.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s: %w (a symlink)", path, ErrNotRegular)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%v)", path, ErrNotRegular, fi.Mode().Type())
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than an intent can be (%d)", path, fi.Size(), limit)
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
 }
 
 // quarantine moves a corrupt intent to the failed directory. If even that
@@ -245,39 +270,89 @@ func removeStale(path string) {
 	}
 }
 
-// readNames lists dir without sorting or stat; a missing dir is empty.
-func readNames(dir string) ([]string, error) {
+// scanChunk is how many names a scan reads from the directory at a time,
+// so a spool of 100 000 intents never sits in memory as one list.
+const scanChunk = 512
+
+// Scan calls fn with the key of every intent file in dir, in directory
+// order, reading the names a chunk at a time, until fn returns false. Temp
+// files of crashed writers older than an hour are removed on the way. A
+// missing dir has no intents.
+func Scan(dir string, fn func(key string) bool) error {
 	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	return f.Readdirnames(-1)
-}
-
-// Count counts the intent files in dir, cheaply (no reads, no stat).
-func Count(dir string) int {
-	names, _ := readNames(dir)
-	n := 0
-	for _, name := range names {
-		if strings.HasSuffix(name, intentExt) {
-			n++
+	for {
+		names, err := f.Readdirnames(scanChunk)
+		for _, name := range names {
+			if isTemp(name) {
+				removeStale(filepath.Join(dir, name))
+			}
+			if key, ok := strings.CutSuffix(name, intentExt); ok && !fn(key) {
+				return nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// Read reads the intent of key in dir. A corrupt or unreadable one (not a
+// missing one) is moved to failedDir with the reason, and the error says
+// so; a missing one is an error wrapping fs.ErrNotExist.
+func Read(dir, failedDir, key string, log *slog.Logger) (Intent, error) {
+	in, raw, err := readIntent(dir, key+intentExt)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return in, err
+	}
+	log.Warn("corrupt upload intent moved to failed", "file", File(dir, key), "err", err)
+	quarantine(dir, failedDir, key+intentExt, raw, err, log)
+	return in, fmt.Errorf("intent %s moved to failed: %w", File(dir, key), err)
+}
+
+// Count counts the intent files in dir without reading them.
+func Count(dir string) int {
+	n := 0
+	_ = Scan(dir, func(string) bool { n++; return true })
 	return n
 }
 
 // Keys lists the keys of the intent files in dir without reading them.
 func Keys(dir string) []string {
-	names, _ := readNames(dir)
 	var keys []string
-	for _, name := range names {
-		if key, ok := strings.CutSuffix(name, intentExt); ok {
-			keys = append(keys, key)
+	_ = Scan(dir, func(k string) bool { keys = append(keys, k); return true })
+	return keys
+}
+
+// Sync makes the intents of keys in dir durable (fsync of each, then one
+// of the directory): the daemon's group commit, off the client's path. An
+// intent removed meanwhile (uploaded already) needs nothing.
+func Sync(dir string, keys []string) error {
+	var first error
+	for _, k := range keys {
+		f, err := os.OpenFile(File(dir, k), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("sync intent %s: %w", k, err)
 		}
 	}
-	return keys
+	if err := atomicfile.SyncDir(dir); err != nil && first == nil {
+		first = fmt.Errorf("sync spool %s: %w", dir, err)
+	}
+	return first
 }

@@ -50,7 +50,11 @@ func TestWriteIntentRecordsAbsolutePath(t *testing.T) {
 	if in.Key != "crate-abc_1.0" || in.Path != filepath.Join(dir, "out.rlib") || in.ClientEpoch != 42 || in.CreatedAt.Before(before.Add(-time.Second)) {
 		t.Fatalf("intent = %+v", in)
 	}
-	names, _ := readNames(spool)
+	ents, _ := os.ReadDir(spool)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
 	if len(names) != 1 || names[0] != "crate-abc_1.0.json" {
 		t.Fatalf("spool holds %v, want only the intent (no temp files)", names)
 	}
@@ -154,5 +158,48 @@ func TestLoadIntentsMissingSpoolIsEmpty(t *testing.T) {
 	intents, err := LoadIntents(filepath.Join(t.TempDir(), "none"))
 	if err != nil || len(intents) != 0 {
 		t.Fatalf("LoadIntents = %v, %v", intents, err)
+	}
+}
+
+// A FIFO, a symlink or an oversized file in the spool is never read as an
+// intent (a FIFO would block the reader for ever): it goes to failed/ with
+// the reason, and the rest of the spool loads.
+func TestLoadSkipsWhatIsNotAnIntentFile(t *testing.T) {
+	dir := t.TempDir()
+	spool := filepath.Join(dir, "upload-queue")
+	src := filepath.Join(dir, "out.rlib")
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteIntent(spool, Entry{Key: "good", Path: src}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(spool, "fifo.json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(spool, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spool, "big.json"), make([]byte, maxIntent+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []Intent, 1)
+	go func() { in, _ := LoadIntents(spool); done <- in }()
+	select {
+	case in := <-done:
+		if len(in) != 1 || in[0].Key != "good" {
+			t.Fatalf("loaded %+v; want only the good intent", in)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LoadIntents blocked on a FIFO")
+	}
+	for _, key := range []string{"fifo", "link", "big"} {
+		rec, err := ReadFailed(filepath.Join(spool, "failed"), key)
+		if err != nil || rec.Error == "" {
+			t.Errorf("failed record of %s = %+v, %v; want one with the reason", key, rec, err)
+		}
+		if _, err := os.Lstat(File(spool, key)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still in the spool (%v)", key, err)
+		}
 	}
 }
