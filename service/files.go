@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"unicode"
+
+	"github.com/kunobi-ninja/kache/internal/atomicfile"
 )
 
-// writeAtomic replaces path with data by temp file + rename, so a manager
+// writeAtomic replaces path with data through atomicfile, so a manager
 // reading the directory never sees half a file. It reports whether path
 // existed before.
 func writeAtomic(path string, data []byte, perm os.FileMode) (existed bool, err error) {
@@ -19,26 +20,7 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (existed bool, err 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return existed, fmt.Errorf("create %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return existed, fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return existed, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return existed, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return existed, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return existed, fmt.Errorf("write %s: %w", path, err)
-	}
-	return existed, nil
+	return existed, atomicfile.WriteFile(path, data, perm, atomicfile.Durable)
 }
 
 // removeFiles deletes paths, ignoring those already gone, and returns the
@@ -57,8 +39,16 @@ func removeFiles(paths ...string) ([]string, error) {
 	return removed, nil
 }
 
-// envName is a portable environment variable name.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// envName reports whether k is a portable environment variable name:
+// [A-Za-z_][A-Za-z0-9_]*.
+func envName(k string) bool {
+	for i, c := range k {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return k != ""
+}
 
 // validate checks what Install would write, so a bad path is refused with a
 // message instead of producing a unit the manager silently ignores.
@@ -70,7 +60,7 @@ func validate(o Options) error {
 		return fmt.Errorf("socket path %q is not absolute; set KACHE_SOCKET_PATH to an absolute path", o.Socket)
 	}
 	for k, v := range o.Env {
-		if !envName.MatchString(k) {
+		if !envName(k) {
 			return fmt.Errorf("environment variable name %q is not valid", k)
 		}
 		if hasControl(v) {

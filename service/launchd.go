@@ -8,60 +8,38 @@ import (
 	"path/filepath"
 	"strings"
 
-	"howett.net/plist"
-
 	"github.com/kunobi-ninja/kache/config"
 )
-
-// launchdJob is the launchd agent, field for field as launchd.plist(5)
-// names the keys. Tests decode the generated plist back into it.
-type launchdJob struct {
-	Label                string            `plist:"Label"`
-	ProgramArguments     []string          `plist:"ProgramArguments"`
-	EnvironmentVariables map[string]string `plist:"EnvironmentVariables,omitempty"`
-	RunAtLoad            bool              `plist:"RunAtLoad"`
-	KeepAlive            keepAlive         `plist:"KeepAlive"`
-	ExitTimeOut          int               `plist:"ExitTimeOut"`
-	ThrottleInterval     int               `plist:"ThrottleInterval"`
-	ProcessType          string            `plist:"ProcessType"`
-	StandardErrorPath    string            `plist:"StandardErrorPath"`
-}
-
-// keepAlive is the dictionary form of launchd's KeepAlive. SuccessfulExit
-// false restarts the job only after a non-zero exit or a signal: the epoch
-// exit (75) and crashes, not a clean stop or idle exit (0). launchd cannot
-// single out 78, so a configuration error is restarted too, no faster than
-// ThrottleInterval allows.
-type keepAlive struct {
-	SuccessfulExit bool `plist:"SuccessfulExit"`
-}
 
 // launchdThrottle spaces launchd's restarts; ExitTimeOut (SIGTERM to
 // SIGKILL) is Options.StopTimeout, which outlasts the drain.
 const launchdThrottle = 5
 
-// job returns the launchd job for o.
-func job(o Options) launchdJob {
-	return launchdJob{
-		Label:                Label,
-		ProgramArguments:     []string{o.Exe, "daemon", "run"},
-		EnvironmentVariables: o.Env,
-		RunAtLoad:            true,
-		KeepAlive:            keepAlive{SuccessfulExit: false},
-		ExitTimeOut:          int(stopTimeout(o).Seconds()),
-		ThrottleInterval:     launchdThrottle,
-		ProcessType:          "Background",
-		StandardErrorPath:    logPath(o),
+// job returns the launchd agent for o, key for key as launchd.plist(5)
+// names them. KeepAlive's SuccessfulExit false restarts the job only after
+// a non-zero exit or a signal: the epoch exit (75) and crashes, not a clean
+// stop or idle exit (0). launchd cannot single out 78, so a configuration
+// error is restarted too, no faster than ThrottleInterval allows.
+func job(o Options) plistDict {
+	d := plistDict{
+		"Label":             Label,
+		"ProgramArguments":  []string{o.Exe, "daemon", "run"},
+		"RunAtLoad":         true,
+		"KeepAlive":         plistDict{"SuccessfulExit": false},
+		"ExitTimeOut":       int(stopTimeout(o).Seconds()),
+		"ThrottleInterval":  launchdThrottle,
+		"ProcessType":       "Background",
+		"StandardErrorPath": logPath(o),
 	}
+	if len(o.Env) > 0 {
+		d["EnvironmentVariables"] = o.Env
+	}
+	return d
 }
 
 // LaunchdPlist renders the agent as an XML property list. It is pure.
 func LaunchdPlist(o Options) ([]byte, error) {
-	data, err := plist.MarshalIndent(job(o), plist.XMLFormat, "\t")
-	if err != nil {
-		return nil, fmt.Errorf("render launchd plist: %w", err)
-	}
-	return append(data, '\n'), nil
+	return marshalPlist(job(o)), nil
 }
 
 // logPath is the daemon log beside the socket, where launchd sends stderr

@@ -65,3 +65,21 @@ func TestLaunchdPlistWithoutEnv(t *testing.T) {
 		t.Error("empty EnvironmentVariables written")
 	}
 }
+
+// Values that XML must escape survive a round trip through a real parser.
+func TestLaunchdPlistEscapes(t *testing.T) {
+	o := goldenOptions("darwin")
+	o.Exe = "/Users/d&v/<kache>/\"bin\"/kache's"
+	o.Env["KACHE_CONFIG"] = "/a&b/c<d>.toml"
+	data, err := LaunchdPlist(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job launchdJob
+	if _, err := plist.Unmarshal(data, &job); err != nil {
+		t.Fatalf("parse: %v\n%s", err, data)
+	}
+	if job.ProgramArguments[0] != o.Exe || job.EnvironmentVariables["KACHE_CONFIG"] != o.Env["KACHE_CONFIG"] {
+		t.Errorf("decoded %+v; want the exe and env back unchanged", job)
+	}
+}
