@@ -352,8 +352,12 @@ func spamLog(top, spoolDir, socket string, n int) error {
 }
 
 // spoolVanishing writes n intents for files under a long path below top,
-// then removes the files: the daemon will find every source gone.
+// then removes the files: the daemon will find every source gone. The
+// intents are written to a staging dir beside the spool and renamed in only
+// once the files are gone, since the daemon takes an intent the moment it
+// lands.
 func spoolVanishing(top, spoolDir string, n int) ([]rpc.UploadEntry, error) {
+	staging := spoolDir + ".staging"
 	dir := top
 	for len(dir) < spamPathLen {
 		dir = filepath.Join(dir, strings.Repeat("d", 200))
@@ -367,12 +371,23 @@ func spoolVanishing(top, spoolDir string, n int) ([]rpc.UploadEntry, error) {
 		if err := os.WriteFile(e.Path, []byte("gone soon"), 0o600); err != nil {
 			return nil, err
 		}
-		if err := spool.WriteIntent(spoolDir, e, 0); err != nil {
+		if err := spool.WriteIntent(staging, e, 0); err != nil {
 			return nil, err
 		}
 		entries[i] = rpc.UploadEntry{Key: e.Key, Path: e.Path}
 	}
-	return entries, os.RemoveAll(top)
+	if err := os.RemoveAll(top); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if err := os.Rename(spool.File(staging, e.Key), spool.File(spoolDir, e.Key)); err != nil {
+			return nil, err
+		}
+	}
+	return entries, os.Remove(staging)
 }
 
 // cmdLogRotated waits (lumberjack prunes old generations in the background)
