@@ -80,8 +80,22 @@ func newApp(env *Env) *ucli.App {
 		},
 		Suggest:  true,
 		Action:   rootAction,
-		Commands: []*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env)},
+		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env)}),
 	}
+}
+
+// withUsageErrors sets OnUsageError on every command and subcommand: urfave
+// only calls the app's for the app's own flags, and otherwise prints the
+// whole help and returns an error main cannot tell from a failure (exit 1
+// where a bad flag is exit 2).
+func withUsageErrors(cmds []*ucli.Command) []*ucli.Command {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = onUsageError
+		}
+		withUsageErrors(c.Subcommands)
+	}
+	return cmds
 }
 
 // rootAction runs for a bare `kache` (help) and for an unknown command,
@@ -101,6 +115,18 @@ func onUsageError(c *ucli.Context, err error, _ bool) error {
 func printVersion(env *Env) {
 	epoch := env.epoch()
 	fmt.Fprintf(env.Stdout, "kache %s (build epoch %d, %s)\n", env.Version, epoch, time.Unix(0, epoch).UTC().Format(time.RFC3339Nano))
+}
+
+// wrapperPaths is paths for the verbs a compile runs (upload, check,
+// prefetch, build-started), whose exit codes are 0, 1 and 2 only: an
+// unusable path is a plain failure there (exit 1; check: a miss), never
+// the configuration code a service manager acts on.
+func (env *Env) wrapperPaths() (config.Paths, error) {
+	p, err := config.ResolvePaths(env.Getenv)
+	if err != nil {
+		return p, fmt.Errorf("cannot find kache's files: %w", err)
+	}
+	return p, nil
 }
 
 // paths resolves the socket and cache dir, with the fix in the error.

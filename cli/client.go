@@ -36,9 +36,10 @@ func runCheck(ctx context.Context, env *Env, key string, deadline time.Duration)
 	if err := cachekey.Valid(key); err != nil {
 		return usagef("%v", err)
 	}
-	p, err := env.paths()
+	p, err := env.wrapperPaths()
 	if err != nil {
-		return err
+		fmt.Fprintf(env.Stderr, "kache: miss: %v\n", err)
+		return quiet(ErrMiss)
 	}
 	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), DialTimeout: 100 * time.Millisecond}}
 	defer w.Client.Close()
@@ -95,7 +96,7 @@ func buildStartedCommand(env *Env) *ucli.Command {
 
 // runOffline runs a call that is skipped while the daemon is offline.
 func runOffline(ctx context.Context, env *Env, what string, call func(context.Context, *rpc.Wrapper) (bool, error)) error {
-	p, err := env.paths()
+	p, err := env.wrapperPaths()
 	if err != nil {
 		return err
 	}

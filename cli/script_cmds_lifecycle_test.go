@@ -238,3 +238,24 @@ func lcPoll(ts *testscript.TestScript, timeout time.Duration, what string, cond 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// cmdNoFdTo fails if process PID has a descriptor above stderr whose
+// target starts with PREFIX (e.g. "pipe:"): one it inherited by mistake.
+//
+//	nofdto PID PREFIX
+func cmdNoFdTo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: nofdto PID PREFIX")
+	}
+	dir := "/proc/" + args[0] + "/fd"
+	ents, err := os.ReadDir(dir)
+	ts.Check(err)
+	for _, e := range ents {
+		if n, _ := strconv.Atoi(e.Name()); n <= 2 {
+			continue
+		}
+		if target, _ := os.Readlink(filepath.Join(dir, e.Name())); strings.HasPrefix(target, args[1]) {
+			ts.Fatalf("pid %s has fd %s -> %s", args[0], e.Name(), target)
+		}
+	}
+}

@@ -87,6 +87,7 @@ func killLeftovers(sockDir string) {
 // test files add theirs in init.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"waitfor":   cmdWaitFor,
+	"nofdto":    cmdNoFdTo,
 	"daemonsig": cmdDaemonSig,
 	"sendraw":   cmdSendRaw,
 	"daemonpid": cmdDaemonPid,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/safesocket"
 	"github.com/kunobi-ninja/kache/internal/spawn"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -112,13 +113,18 @@ const uploadChunk = 256
 // anything is written or any daemon is involved), then, chunk by chunk,
 // writes the intents and hands them to the daemon.
 func runUpload(ctx context.Context, env *Env, entries []spool.Entry, quietOK bool) error {
-	p, err := env.paths()
+	p, err := env.wrapperPaths()
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
 		if err := spool.ValidateEntry(e); err != nil {
 			return usagef("%v", err)
+		}
+	}
+	for _, dir := range []string{p.CacheDir, p.SpoolDir()} { // two stats: nobody else may read or plant intents
+		if err := safesocket.PrivateDir(dir); err != nil {
+			return err
 		}
 	}
 	epoch := env.epoch()

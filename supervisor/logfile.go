@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/safesocket"
 
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -48,8 +49,8 @@ func OpenLog(path string) (io.WriteCloser, error) {
 
 // openLog is OpenLog with the limit as a parameter, for tests.
 func openLog(path string, limit int64) (*rotatingLog, error) {
-	if _, err := os.Stat(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("open log %s: %w", path, err)
+	if err := checkLogFile(path); err != nil {
+		return nil, err
 	}
 	lj := &lumberjack.Logger{Filename: path, MaxSize: ljNeverMB, MaxBackups: 1}
 	return &rotatingLog{lj: lj, limit: limit, path: path}, nil
@@ -105,4 +106,29 @@ func (l *rotatingLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lj.Close()
+}
+
+// checkLogFile refuses a log that is a symlink (lumberjack would append to
+// whatever it points at) or another user's file, and makes one of ours
+// private: the log names every path uploaded.
+func checkLogFile(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open log %s: %w", path, err)
+	}
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0, safesocket.Owner(fi) != os.Getuid():
+		return fmt.Errorf("log %s is a symlink or another user's file: remove it, or set KACHE_SOCKET_PATH to a private directory", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("log %s is not a regular file: remove it", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(path, 0o600); err != nil {
+			return fmt.Errorf("make log %s private: %w", path, err)
+		}
+	}
+	return nil
 }

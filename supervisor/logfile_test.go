@@ -159,3 +159,45 @@ func TestLogSizeLearnedAtFirstWrite(t *testing.T) {
 		t.Fatalf("the first write did not rotate the 1600-byte file past the 1024-byte limit:\n%s", data)
 	}
 }
+
+// A log that is a symlink (an attacker's pointer to a file of their
+// choosing) or another user's file is refused; a log of ours that others
+// can read is made private.
+func TestOpenLogRefusesHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link.log")
+	if err := os.Symlink(filepath.Join(dir, "elsewhere"), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLog(link); err == nil {
+		t.Error("OpenLog(symlink) succeeded")
+	}
+	open := filepath.Join(dir, "open.log")
+	if err := os.WriteFile(open, []byte("old\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	w, err := OpenLog(open)
+	if err != nil {
+		t.Fatalf("OpenLog(0666 of ours) = %v", err)
+	}
+	w.Close()
+	if fi, _ := os.Stat(open); fi.Mode().Perm() != 0o600 {
+		t.Errorf("log mode %v after open, want 0600", fi.Mode().Perm())
+	}
+	if os.Getuid() != 0 {
+		t.Skip("a file of another user needs root to create (chown); run as root to cover it")
+	}
+	theirs := filepath.Join(dir, "theirs.log")
+	if err := os.WriteFile(theirs, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenLog(theirs); err == nil {
+		t.Error("OpenLog(another user's file) succeeded")
+	}
+}

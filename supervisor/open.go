@@ -23,12 +23,17 @@ func (d *Daemon) open(ctx context.Context) error {
 	if err := safesocket.PrepareDir(p.Dir()); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(p.CacheDir, 0o700); err != nil {
-		return fmt.Errorf("create cache dir: %w (set KACHE_CACHE_DIR to a writable directory)", err)
+	for _, dir := range []string{p.CacheDir, p.SpoolDir(), p.FailedDir(), p.StoreDir()} {
+		if err := safesocket.PrivateDir(dir); err != nil {
+			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		}
 	}
 	lock, err := d.takeRunLock(ctx)
 	if errors.Is(err, runlock.ErrLocked) {
 		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), statefile.HolderHint(p.StateFile()))
+	}
+	if errors.Is(err, runlock.ErrUnsafe) {
+		return fmt.Errorf("%w: run lock: %w", config.ErrInvalid, err)
 	}
 	if err != nil {
 		return fmt.Errorf("run lock: %w", err)

@@ -15,6 +15,10 @@ import (
 // holds the lock. It is the single-instance signal, not a failure.
 var ErrLocked = errors.New("lock is held by another process")
 
+// ErrUnsafe means the lock path is a symlink or another user's file: a
+// planted file kache refuses, which needs a person to remove it.
+var ErrUnsafe = errors.New("unsafe lock file")
+
 // Lock is an exclusive flock(2) on a file. flock locks belong to the open
 // file description, not the process: the kernel drops the lock when the
 // holder dies, however it dies, so a kill -9 never leaves a stale lock. The
@@ -27,9 +31,16 @@ type Lock struct {
 // TryLock takes the lock on path without waiting, creating the file 0600.
 // It returns ErrLocked if someone else holds it.
 func TryLock(path string) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%w: %s is a symlink: remove it (kache never follows one here) or set KACHE_SOCKET_PATH to a private directory", ErrUnsafe, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := checkOwn(f, path); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if err := flockNB(f); err != nil {
 		f.Close()
@@ -101,4 +112,17 @@ func LockHeld(path string) bool {
 	}
 	_ = l.Release()
 	return false
+}
+
+// checkOwn refuses a lock file another user created: holding it, they
+// could keep the daemon from ever starting.
+func checkOwn(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("%w: %s belongs to uid %d, not you: remove it or set KACHE_SOCKET_PATH to a private directory", ErrUnsafe, path, st.Uid)
+	}
+	return nil
 }

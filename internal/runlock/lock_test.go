@@ -125,3 +125,32 @@ func TestLockFreedWhenHolderIsKilled(t *testing.T) {
 	}
 	_ = l.Release()
 }
+
+// A lock another user planted beside the socket, or a symlink there, is
+// refused with the fix, never followed or held against us.
+func TestTryLockRefusesForeignOrLinkedFile(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link.lock")
+	if err := os.Symlink(filepath.Join(dir, "target"), link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TryLock(link); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("TryLock(symlink) = %v; want a refusal naming the symlink", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "target")); err == nil {
+		t.Error("TryLock created the symlink's target")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("a file of another user needs root to create (chown); run as root to cover it")
+	}
+	foreign := filepath.Join(dir, "foreign.lock")
+	if err := os.WriteFile(foreign, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(foreign, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TryLock(foreign); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Errorf("TryLock(foreign) = %v; want a refusal naming the owner", err)
+	}
+}

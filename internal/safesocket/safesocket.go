@@ -69,3 +69,35 @@ func Alive(socket string, timeout time.Duration) bool {
 	c.Close()
 	return true
 }
+
+// PrivateDir creates dir (and its parents) 0700 if missing, and refuses a
+// dir that another user owns or that group or others can write: such a
+// user could plant intents (kache would upload a file of yours they name),
+// store entries (served as cache hits) or files beside the socket. Unlike
+// PrepareDir there is no exception for sticky directories: kache's own
+// directories are never shared.
+func PrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w (set KACHE_CACHE_DIR to a directory you own)", dir, err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	return CheckPrivate(dir, fi)
+}
+
+// CheckPrivate applies PrivateDir's rule to an existing directory (or, for
+// a file, the same rule: ours, not writable by others).
+func CheckPrivate(path string, fi fs.FileInfo) error {
+	me := os.Getuid()
+	switch uid := Owner(fi); {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symlink: kache refuses to follow it (remove it, or set KACHE_CACHE_DIR to a directory you own)", path)
+	case uid != me && uid != -1:
+		return fmt.Errorf("%s is owned by uid %d, not by you (uid %d): remove it, or set KACHE_CACHE_DIR to a directory you own", path, uid, me)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s is writable by group or others (mode %#o): run `chmod go-w %s`", path, fi.Mode().Perm(), path)
+	}
+	return nil
+}

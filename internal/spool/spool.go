@@ -221,6 +221,10 @@ func readRegular(path string, limit int64) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %w (%v)", path, ErrNotRegular, fi.Mode().Type())
 	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		// Another user's intent would have us upload a file they name.
+		return nil, fmt.Errorf("%s belongs to uid %d, not to you: not an intent of yours", path, st.Uid)
+	}
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s: %d bytes, more than an intent can be (%d)", path, fi.Size(), limit)
 	}

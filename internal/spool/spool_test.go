@@ -203,3 +203,30 @@ func TestLoadSkipsWhatIsNotAnIntentFile(t *testing.T) {
 		}
 	}
 }
+
+// An intent planted by another user is never replayed: it would have the
+// daemon upload a file of ours that they name.
+func TestLoadRefusesAnotherUsersIntent(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("a file of another user needs root to create (chown); run as root to cover it")
+	}
+	spool := filepath.Join(t.TempDir(), "upload-queue")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	planted := File(spool, "stolen")
+	if err := os.WriteFile(planted, []byte(`{"key":"stolen","path":"/root/.ssh/id_rsa"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(planted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	in, err := LoadIntents(spool)
+	if err != nil || len(in) != 0 {
+		t.Fatalf("LoadIntents = %+v, %v; want nothing loaded", in, err)
+	}
+	rec, err := ReadFailed(filepath.Join(spool, "failed"), "stolen")
+	if err != nil || !strings.Contains(rec.Error, "uid 65534") {
+		t.Errorf("failed record = %+v, %v; want one naming the owner", rec, err)
+	}
+}
