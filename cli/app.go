@@ -36,6 +36,9 @@ type Env struct {
 
 	epochOnce sync.Once
 	epochVal  int64
+	// startedBy is what a daemon this process spawns records as its start
+	// (supervisor.StartedByEnv); set by the command that may spawn one.
+	startedBy string
 }
 
 // epoch is the build epoch of this installation (kache and kache-daemon),

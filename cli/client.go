@@ -146,6 +146,7 @@ func runStats(ctx context.Context, env *Env, asJSON bool) error {
 	if err != nil {
 		return err
 	}
+	env.startedBy = "auto:stats"
 	st, err := statsStarting(ctx, env, p)
 	if err != nil {
 		return err

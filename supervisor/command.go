@@ -101,7 +101,8 @@ func run(ctx context.Context, env Env, f flags) error {
 	}
 	defer file.Close()
 	o := Options{Paths: p, Config: cfg, Version: env.Version, Exe: f.clientExe, DaemonExe: env.Exe,
-		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true}
+		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true,
+		StartedBy: env.Getenv(StartedByEnv)}
 	o.Epoch = o.epoch()
 	if f.successor {
 		o.Successor = cfg.DrainTimeout + successorMargin

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -56,6 +57,8 @@ type Options struct {
 	// Successor waits up to this long for the run lock instead of exiting
 	// at once: the daemon started while an old one drains (see Handoff).
 	Successor time.Duration
+	// StartedBy is why this daemon was started, as StartedByEnv says.
+	StartedBy string
 }
 
 // event is a message to the loop: a state-machine event and why it happened.
@@ -95,6 +98,7 @@ type Daemon struct {
 	done        chan struct{} // closed when the loop returns
 	report      uploader.DrainReport
 	exitRec     *statefile.ExitRecord // why it stopped, written by close
+	hist        *history.Writer       // the lifecycle history; nil until the run lock is ours
 }
 
 // snapshot is the state as status shows it.
@@ -119,6 +123,7 @@ func Run(ctx context.Context, o Options) error {
 		d.close()
 		return err
 	}
+	d.recordStart()
 	return d.loop(ctx)
 }
 
@@ -187,6 +192,7 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 		// The state file first, then what status answers: whoever sees a
 		// state over the socket finds it in the file too.
 		d.writeState(d.next)
+		d.recordState(d.cur, d.next, string(e.ev))
 		d.mu.Lock()
 		d.cur = d.next
 		d.mu.Unlock()

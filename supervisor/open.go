@@ -123,6 +123,7 @@ func (d *Daemon) close() {
 	if d.lock != nil {
 		_ = os.Remove(d.o.Paths.StateFile())
 		d.writeExit()
+		d.recordEnd()
 		_ = d.lock.Release()
 	}
 }
