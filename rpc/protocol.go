@@ -46,6 +46,8 @@ type Request struct {
 	Prefetch     *PrefetchArgs     `json:"prefetch,omitempty"`
 	BuildStarted *BuildStartedArgs `json:"build_started,omitempty"`
 	Shutdown     *ShutdownArgs     `json:"shutdown,omitempty"`
+	Stats        *StatsArgs        `json:"stats,omitempty"`   // optional
+	Metrics      *MetricsArgs      `json:"metrics,omitempty"` // optional
 }
 
 // UploadArgs hands the daemon entries whose intent files the client has
@@ -92,6 +94,7 @@ type Response struct {
 	Found    *bool           `json:"found,omitempty"`
 	Upload   *UploadResult   `json:"upload,omitempty"`
 	Shutdown *ShutdownResult `json:"shutdown,omitempty"`
+	Metrics  *MetricsResult  `json:"metrics,omitempty"`
 	// Epoch tells the client how the daemon judged its epoch.
 	Epoch *EpochVerdict `json:"epoch,omitempty"`
 }
@@ -185,6 +188,9 @@ type Stats struct {
 	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
 	LastBuildSession string     `json:"last_build_session,omitempty"`
 	Queue            QueueStats `json:"queue"`
+	// Totals are the counters across daemon restarts (absent from an
+	// older daemon); the fields above count since this daemon started.
+	Totals *Totals `json:"totals,omitempty"`
 }
 
 // check validates a decoded request's envelope: version first (a newer
@@ -197,7 +203,7 @@ func check(req *Request) *Response {
 	}
 	missing, known := missingArgs(req)
 	if !known {
-		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown", req.Op)
+		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown, metrics", req.Op)
 	}
 	if missing != "" {
 		return Fail(ErrBadRequest, "op %q: %s", req.Op, missing)
@@ -209,7 +215,7 @@ func check(req *Request) *Response {
 // the op is known at all.
 func missingArgs(req *Request) (string, bool) {
 	switch req.Op {
-	case OpStatus, OpStats, OpShutdown:
+	case OpStatus, OpStats, OpShutdown, OpMetrics:
 		return "", true
 	case OpUpload:
 		return uploadMissing(req.Upload), true

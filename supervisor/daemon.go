@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -97,8 +98,9 @@ type Daemon struct {
 	drainDone   chan uploader.DrainReport
 	done        chan struct{} // closed when the loop returns
 	report      uploader.DrainReport
-	exitRec     *statefile.ExitRecord // why it stopped, written by close
-	hist        *history.Writer       // the lifecycle history; nil until the run lock is ours
+	exitRec     *statefile.ExitRecord   // why it stopped, written by close
+	hist        *history.Writer         // the lifecycle history; nil until the run lock is ours
+	totals      atomic.Pointer[lasting] // the counters across restarts; nil until then too
 }
 
 // snapshot is the state as status shows it.

@@ -25,6 +25,9 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 	case rpc.OpStatus:
 		return &rpc.Response{OK: true, Status: d.status(), Epoch: d.verdict(req.ClientEpoch)}
 	case rpc.OpStats:
+		if req.Stats != nil && req.Stats.Reset {
+			d.resetTotals()
+		}
 		return d.withEpoch(req, &rpc.Response{OK: true, Stats: d.stats()})
 	case rpc.OpBuildStarted:
 		d.recordBuild(req.BuildStarted.SessionID)

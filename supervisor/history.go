@@ -20,6 +20,7 @@ const StartedByEnv = "KACHE_STARTED_BY"
 // recordStart opens the lifecycle history of this generation, once the
 // run lock is ours (the file has one writer), and writes its start line.
 func (d *Daemon) recordStart() {
+	d.startTotals(previousKilled(history.File(d.o.Paths.CacheDir)))
 	d.hist = history.NewWriter(history.File(d.o.Paths.CacheDir), os.Getpid(), d.started)
 	how, pred := d.startHow()
 	d.histErr(d.hist.Append(history.Record{Kind: history.KindStart, How: how, Predecessor: pred,
@@ -78,8 +79,10 @@ func (d *Daemon) recordState(from snapshot, to snapshot, ev string) {
 func (d *Daemon) recordEnd() {
 	r := d.exitRec
 	if r == nil {
+		d.stopTotals("")
 		return
 	}
+	d.stopTotals(r.Reason)
 	d.histErr(d.hist.Append(history.Record{Kind: history.KindEnd, TS: r.At.UTC(), Reason: r.Reason, Code: r.Code,
 		Drained: r.Drained, Left: r.Left, Failed: r.Failed, Message: r.Message}))
 }
