@@ -40,6 +40,8 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 		return d.prefetch(req.Prefetch.Keys)
 	case rpc.OpShutdown:
 		return d.shutdown(req.Shutdown)
+	case rpc.OpMetrics:
+		return d.metrics(req.Metrics)
 	}
 	return rpc.Fail(rpc.ErrUnknownOp, "unknown op %q", req.Op)
 }

@@ -205,6 +205,7 @@ func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
 		p.c.completed.Add(1)
 		p.c.bytesUp.Add(n)
 	}
+	p.c.latency.observe(time.Since(start))
 	p.events.Record(ev)
 	p.log.Debug("upload done", "key", j.Key, "bytes", n, "skipped", skipped, "ms", ev.Ms)
 	p.release(j)
