@@ -140,4 +140,3 @@ func latencyHistogram(ch chan<- prometheus.Metric, l uploader.Latency) {
 	desc := prometheus.NewDesc("kache_upload_duration_seconds", "Upload latency from first attempt to the remote's confirmation, this daemon.", nil, nil)
 	ch <- prometheus.MustNewConstHistogram(desc, total, l.Sum.Seconds(), buckets)
 }
-
