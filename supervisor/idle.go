@@ -79,13 +79,23 @@ func (d *Daemon) onIdle(ctx context.Context, it *idleTimer) {
 		return
 	}
 	deadline, ok := d.idleDeadline(0)
-	if !ok {
-		it.reset(min(it.timeout, busyRecheck))
-		return
-	}
-	if left := time.Until(deadline); left > 0 {
-		it.reset(left)
+	exit, wait := idleVerdict(time.Now(), deadline, ok, it.timeout)
+	if !exit {
+		it.reset(wait)
 		return
 	}
 	d.fire(ctx, event{states.IdleTimeout, "no requests or uploads for " + it.timeout.String()})
+}
+
+// idleVerdict decides, at now, whether the daemon exits idle, or how long
+// the timer waits before looking again: the time left to the deadline, or,
+// while work holds the exit off (held), at most busyRecheck.
+func idleVerdict(now, deadline time.Time, free bool, timeout time.Duration) (exit bool, wait time.Duration) {
+	if !free {
+		return false, min(timeout, busyRecheck)
+	}
+	if left := deadline.Sub(now); left > 0 {
+		return false, left
+	}
+	return true, 0
 }
