@@ -13,6 +13,13 @@ import (
 type activity struct{ last atomic.Int64 }
 
 func (a *activity) touch()           { a.last.Store(time.Now().UnixNano()) }
+
+// onRequest is the RPC server's hook for every request: it is activity,
+// and it arms the trim of the next quiet period.
+func (d *Daemon) onRequest() {
+	d.activity.touch()
+	d.trim.activity()
+}
 func (a *activity) at() time.Time    { return time.Unix(0, a.last.Load()) }
 func (a *activity) init(t time.Time) { a.last.Store(t.UnixNano()) }
 
