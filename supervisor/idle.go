@@ -12,7 +12,7 @@ import (
 // read by the loop, so the hot path never waits on the loop.
 type activity struct{ last atomic.Int64 }
 
-func (a *activity) touch()           { a.last.Store(time.Now().UnixNano()) }
+func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 
 // onRequest is the RPC server's hook for every request: it is activity,
 // and it arms the trim of the next quiet period.

@@ -50,7 +50,7 @@ func TestReadOnlyMapping(t *testing.T) {
 		"00f16000-00f7a000 rw-p 00b16000 fe:00 99 /usr/bin/kache-daemon": false, // data: never
 		"7f00-7f10 r-xp 00000000 fe:00 12 /usr/lib/libc.so.6":            false,
 		"7f00-7f10 rw-p 00000000 00:00 0":                                false,
-		"garbage": false,
+		"garbage":                                                        false,
 	}
 	for line, want := range cases {
 		if _, _, ok := readOnlyMapping(line, exe); ok != want {
