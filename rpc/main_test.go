@@ -16,7 +16,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs a helper process when the test binary is re-executed as one
+// (see helper_test.go), else the tests under goleak.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		os.Exit(runHelper(role))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // shortDir is a temp dir short enough for a Unix socket path.
 func shortDir(t testing.TB) string {
