@@ -23,6 +23,9 @@ const (
 	// call timeout, so the daemon's own "not found in time" answer arrives
 	// before the client gives up on it.
 	remoteCheckMargin = 500 * time.Millisecond
+	// clientBufferSize fits the usual answer; readFrame grows past it for
+	// the rare large one.
+	clientBufferSize = 1 << 10
 )
 
 // Client talks to one daemon socket. It keeps one connection open across
@@ -135,23 +138,17 @@ func (c *Client) exchange(ctx context.Context, line []byte) (*Response, error) {
 // expose no file descriptor are assumed alive and rely on the
 // write-failure retry.
 func (c *Client) alive() bool {
-	sc, ok := c.conn.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	live := true
-	err = rc.Read(func(fd uintptr) bool {
+	err := withFD(c.conn, func(fd uintptr) {
 		var b [1]byte
 		// Only "nothing to read yet" is healthy: 0 bytes is EOF, and a byte
 		// would be a stray answer that puts the stream out of step.
 		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		live = errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EINTR)
-		return true
 	})
+	if errors.Is(err, errNoFD) {
+		return true
+	}
 	return err == nil && live
 }
 
@@ -173,13 +170,8 @@ func (c *Client) connect(ctx context.Context) error {
 		}
 		return newDialError(c.Socket, err)
 	}
-	c.conn, c.r = nc, bufio.NewReader(nc)
+	c.conn, c.r = nc, bufio.NewReaderSize(nc, clientBufferSize)
 	return nil
-}
-
-func dialUnix(ctx context.Context, socket string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, "unix", socket)
 }
 
 // roundTrip writes line and reads the answer within ctx. sent reports

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,6 +56,15 @@ func helperServe(sock string) error {
 	}
 	srv := NewServer(HandlerFunc(trivial), ServerOptions{Log: slog.New(slog.DiscardHandler)})
 	go srv.Serve(ln)
+	if p := os.Getenv("KACHE_RPC_TEST_CPUPROFILE"); p != "" { // to profile the daemon's side of a benchmark
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	return srv.Close()

@@ -49,6 +49,11 @@ const (
 	readBufferSize      = 16 << 10
 )
 
+// readerPool recycles connections' read buffers: a client process makes one
+// call per connection, and a fresh 16 KiB buffer each time was a good part
+// of the daemon's work per call.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
 // Server frames, bounds and dispatches requests to a Handler. It serves any
 // number of listeners; Shutdown stops them all.
 type Server struct {
@@ -172,7 +177,7 @@ func (s *Server) isClosing() bool {
 // line is written inline: it is tiny, fits any socket buffer, and its write
 // deadline bounds the accept loop's stall.
 func (s *Server) admit(nc net.Conn) {
-	c := &conn{s: s, nc: nc, r: bufio.NewReaderSize(nc, readBufferSize)}
+	c := &conn{s: s, nc: nc}
 	s.mu.Lock()
 	full, closing := len(s.conns) >= s.o.MaxConns, s.closing
 	if !full && !closing {
@@ -186,6 +191,8 @@ func (s *Server) admit(nc net.Conn) {
 		s.log.Warn("rpc: connection cap reached", "max_conns", s.o.MaxConns)
 		c.reject(Fail(ErrBusy, "the daemon is serving its maximum of %d connections; retry shortly", s.o.MaxConns))
 	default:
+		c.r = readerPool.Get().(*bufio.Reader)
+		c.r.Reset(nc)
 		go c.serve()
 	}
 }
@@ -255,9 +262,11 @@ func (s *Server) closeAll() {
 	}
 }
 
-// forget removes c once its goroutine ends.
+// forget removes c once its goroutine ends and recycles its read buffer.
 func (s *Server) forget(c *conn) {
 	c.nc.Close()
+	c.r.Reset(nil)
+	readerPool.Put(c.r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
