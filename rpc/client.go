@@ -152,6 +152,10 @@ func (c *Client) alive() bool {
 	return err == nil && live
 }
 
+// connect dials the socket and makes sure its owner is this user before
+// anything is sent (see ErrImpostor). The socket file is checked only with
+// the default dialer, since a custom Dial may not use a file at all; the
+// peer's credentials are checked on any connection that has a descriptor.
 func (c *Client) connect(ctx context.Context) error {
 	dialTimeout := c.DialTimeout
 	if dialTimeout <= 0 {
@@ -159,8 +163,11 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	dial := c.Dial
+	dial, uid := c.Dial, myUID()
 	if dial == nil {
+		if err := checkSocketFile(c.Socket, uid); err != nil {
+			return err
+		}
 		dial = dialUnix
 	}
 	nc, err := dial(dctx, c.Socket)
@@ -169,6 +176,10 @@ func (c *Client) connect(ctx context.Context) error {
 			return ctx.Err()
 		}
 		return newDialError(c.Socket, err)
+	}
+	if err := checkPeer(c.Socket, nc, uid); err != nil {
+		nc.Close()
+		return err
 	}
 	c.conn, c.r = nc, bufio.NewReaderSize(nc, clientBufferSize)
 	return nil
@@ -228,7 +239,7 @@ func (c *Client) drop() error {
 func (c *Client) failure(ctx context.Context, op Op, timeout time.Duration, err error) error {
 	var de *dialError
 	switch {
-	case errors.As(err, &de):
+	case errors.As(err, &de), errors.Is(err, ErrImpostor):
 		return err
 	case errors.Is(ctx.Err(), context.Canceled):
 		return fmt.Errorf("%q call to the daemon at %s: %w", op, c.Socket, ctx.Err())

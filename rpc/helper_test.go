@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -89,30 +90,34 @@ func helperImpostor(sock string) error {
 	}
 	defer ln.Close()
 	os.Chmod(sock, 0o777)
+	var received atomic.Int64
 	go func() {
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go answerAll(nc)
+			go answerAll(nc, &received)
 		}
 	}()
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
+	fmt.Printf("received %d\n", received.Load())
 	return nil
 }
 
-func answerAll(nc net.Conn) {
+// answerAll answers every line on nc with success, counting the lines.
+func answerAll(nc net.Conn, received *atomic.Int64) {
 	defer nc.Close()
 	sc := bufio.NewScanner(nc)
 	for sc.Scan() {
+		received.Add(1)
 		io.WriteString(nc, `{"ok":true,"upload":{"queued":1},"status":{"pid":1}}`+"\n")
 	}
 }
 
 // helperDial connects as whoever runs it, sends one status line and prints
-// the answer (or what went wrong) on stdout.
+// the answer and the read's error on stdout.
 func helperDial(sock string) error {
 	nc, err := net.Dial("unix", sock)
 	if err != nil {
@@ -120,10 +125,9 @@ func helperDial(sock string) error {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(nc, statusLine); err != nil {
-		fmt.Println("write:", err)
-		return nil
-	}
+	// A refused connection may be closed before the write; its one answer
+	// is still there to read, as Client does.
+	io.WriteString(nc, statusLine)
 	line, err := bufio.NewReader(nc).ReadString('\n')
 	fmt.Printf("%s(read: %v)\n", line, err)
 	return nil
@@ -158,6 +162,14 @@ func startHelper(t testing.TB, role, sock string, uid int) *helper {
 		t.Fatalf("%s helper did not get ready: %q, %v", role, line, err)
 	}
 	return h
+}
+
+// finish stops the helper and returns what it printed after "ready".
+func (h *helper) finish() string {
+	h.stdin.Close()
+	rest, _ := io.ReadAll(h.out)
+	h.stop()
+	return string(rest)
 }
 
 // stop closes the helper's stdin, which ends it, and reaps it.

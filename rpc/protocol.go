@@ -111,6 +111,9 @@ const (
 	ErrBusy         ErrorKind = "busy"          // connection cap reached
 	ErrTimeout      ErrorKind = "timeout"       // the request's deadline passed
 	ErrInternal     ErrorKind = "internal"
+	// ErrForbidden answers a connection from another user: the daemon
+	// serves only its own uid, sends this one line and closes.
+	ErrForbidden ErrorKind = "forbidden"
 )
 
 // Error is the error object of a failed response.

@@ -47,6 +47,9 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultCloseTimeout = 10 * time.Second
 	readBufferSize      = 16 << 10
+	// maxRefusalLog bounds the uids whose refusal is remembered, so that
+	// "log once per uid" cannot itself grow without bound.
+	maxRefusalLog = 1024
 )
 
 // readerPool recycles connections' read buffers: a client process makes one
@@ -62,13 +65,15 @@ type Server struct {
 	log    *slog.Logger
 	base   context.Context
 	cancel context.CancelFunc
+	uid    uint32 // the only peer uid served: the daemon's own
 
 	mu        sync.Mutex
 	closing   bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	drained   chan struct{} // closed once closing and no connection is left
-	closed    chan struct{} // closed when closing starts; wakes accept backoff
+	drained   chan struct{}   // closed once closing and no connection is left
+	closed    chan struct{}   // closed when closing starts; wakes accept backoff
+	refused   map[uint32]bool // uids already logged as refused
 }
 
 // NewServer returns a server for h with o's bounds.
@@ -88,6 +93,7 @@ func NewServer(h Handler, o ServerOptions) *Server {
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
 		h: h, o: o, log: o.Log, base: base, cancel: cancel,
+		uid: myUID(), refused: map[uint32]bool{},
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		drained:   make(chan struct{}),
@@ -177,6 +183,9 @@ func (s *Server) isClosing() bool {
 // line is written inline: it is tiny, fits any socket buffer, and its write
 // deadline bounds the accept loop's stall.
 func (s *Server) admit(nc net.Conn) {
+	if !s.trusted(nc) {
+		return
+	}
 	c := &conn{s: s, nc: nc}
 	s.mu.Lock()
 	full, closing := len(s.conns) >= s.o.MaxConns, s.closing
