@@ -5,11 +5,8 @@
 package rpc
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -108,7 +105,7 @@ const (
 	ErrProtocol     ErrorKind = "protocol_mismatch"
 	ErrNoRemote     ErrorKind = "no_remote"     // no remote configured; the intent stays in the spool
 	ErrShuttingDown ErrorKind = "shutting_down" // the daemon is draining; retry against the next one
-	ErrBusy         ErrorKind = "busy"          // connection cap reached
+	ErrBusy         ErrorKind = "busy"          // connection cap or buffer budget reached
 	ErrTimeout      ErrorKind = "timeout"       // the request's deadline passed
 	ErrInternal     ErrorKind = "internal"
 	// ErrForbidden answers a connection from another user: the daemon
@@ -249,47 +246,6 @@ func uploadMissing(a *UploadArgs) string {
 		}
 	}
 	return ""
-}
-
-// errFrameTooLarge is returned by readFrame for a line over MaxFrame.
-var errFrameTooLarge = fmt.Errorf("line exceeds %d bytes", MaxFrame)
-
-// readFrame reads one line of at most MaxFrame bytes, newline included, and
-// returns it without the newline. It never holds more than MaxFrame bytes,
-// so a peer cannot make it buffer an endless line. Unterminated data before
-// EOF is returned with io.EOF, so `printf ... | nc -U` still gets an answer.
-// The line is valid until the next read from r.
-func readFrame(r *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if len(line)+len(chunk) > MaxFrame {
-			return nil, errFrameTooLarge
-		}
-		switch {
-		case err == nil && line == nil:
-			return chunk[:len(chunk)-1], nil
-		case err == nil:
-			line = appendCapped(line, chunk)
-			return line[:len(line)-1], nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			line = appendCapped(line, chunk)
-		case errors.Is(err, io.EOF) && len(line)+len(chunk) > 0:
-			return appendCapped(line, chunk), io.EOF
-		default:
-			return nil, err
-		}
-	}
-}
-
-// appendCapped appends like append but never grows capacity past MaxFrame.
-func appendCapped(dst, src []byte) []byte {
-	if n := len(dst) + len(src); n > cap(dst) {
-		grown := make([]byte, len(dst), min(max(2*cap(dst), n), MaxFrame))
-		copy(grown, dst)
-		dst = grown
-	}
-	return append(dst, src...)
 }
 
 // encodeResponse renders resp as one line. An answer too large for a frame
