@@ -5,6 +5,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -185,6 +186,26 @@ type Stats struct {
 	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
 	LastBuildSession string     `json:"last_build_session,omitempty"`
 	Queue            QueueStats `json:"queue"`
+}
+
+// decodeRequest decodes one line into a Request, or answers bad_request for
+// anything that is not a JSON object with an "op": invalid JSON, but also
+// null, arrays, numbers and strings, which are valid JSON yet no request
+// (null would otherwise decode to an empty request and be reported as a
+// protocol mismatch).
+func decodeRequest(line []byte) (*Request, *Response) {
+	trimmed := bytes.TrimLeft(line, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, Fail(ErrBadRequest, "request is not a JSON object; send one object such as {\"op\":\"status\",\"proto\":%d} per line", ProtocolVersion)
+	}
+	req := new(Request)
+	if err := json.Unmarshal(line, req); err != nil {
+		return nil, Fail(ErrBadRequest, "request is not valid JSON (%v); send one JSON object per line", err)
+	}
+	if req.Op == "" {
+		return nil, Fail(ErrBadRequest, "request has no \"op\"; every request names one, such as {\"op\":\"status\",\"proto\":%d}", ProtocolVersion)
+	}
+	return req, nil
 }
 
 // check validates a decoded request's envelope: version first (a newer

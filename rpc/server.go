@@ -3,7 +3,6 @@ package rpc
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -385,17 +384,17 @@ func isBlank(line []byte) bool {
 
 // respond decodes and checks one request line and runs the handler on it.
 func (s *Server) respond(line []byte) *Response {
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
-		return Fail(ErrBadRequest, "request is not valid JSON (%v); send one JSON object per line", err)
+	req, resp := decodeRequest(line)
+	if resp == nil {
+		resp = check(req)
 	}
-	if resp := check(&req); resp != nil {
+	if resp != nil {
 		return resp
 	}
 	if s.o.OnRequest != nil {
 		s.o.OnRequest()
 	}
-	return s.handle(&req)
+	return s.handle(req)
 }
 
 // handle runs the handler, turning a panic or a nil answer into an
