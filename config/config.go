@@ -107,6 +107,9 @@ func (c *Config) parse(data []byte) error {
 	if err := checkUTF8(c.File, data); err != nil {
 		return err
 	}
+	if err := checkNesting(c.File, data); err != nil {
+		return err
+	}
 	var fc fileConfig
 	md, err := toml.Decode(string(data), &fc)
 	if err != nil {

@@ -105,3 +105,28 @@ func TestConfigMustBeUTF8(t *testing.T) {
 		wantInvalid(t, err, path, tc.line, "UTF-8")
 	}
 }
+
+func TestDeepNestingIsRefusedBeforeDecoding(t *testing.T) {
+	for _, body := range []string{
+		"a = " + strings.Repeat("{b=", 300000),
+		"a = " + strings.Repeat("[", 500000),
+		"[s3]\nprefix = '" + strings.Repeat("[", 100) + "'\nbucket = \"x\"\n" + "a = " + strings.Repeat("[", 40),
+	} {
+		path := writeConfig(t, body)
+		start := time.Now()
+		_, err := loadFile(t, path)
+		wantInvalid(t, err, path, "nested over 32")
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("refusing %d bytes of nesting took %s", len(body), d)
+		}
+	}
+}
+
+func TestBracketsInStringsAndCommentsAreNotNesting(t *testing.T) {
+	deep := strings.Repeat("[{", 50)
+	body := "# " + deep + "\n[s3]\nprefix = \"" + deep + "\\\"" + deep + "\"\nregion = '" + deep + "'\nbucket = \"\"\"\n" + deep + "\"\"\"\nendpoint = '''" + deep + "'''\n"
+	c, err := loadFile(t, writeConfig(t, body))
+	if err != nil || c.S3.Region != deep {
+		t.Fatalf("brackets inside strings and comments: %+v, %v", c.S3, err)
+	}
+}
