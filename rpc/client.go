@@ -252,13 +252,19 @@ func (c *Client) failure(ctx context.Context, op Op, timeout time.Duration, err 
 	return fmt.Errorf("%q call to the daemon at %s: %w", op, c.Socket, err)
 }
 
-// answerError returns the *Error of an ok:false answer, or nil.
+// answerError returns the *Error of an ok:false answer, or nil. An answer
+// that fails without saying how (another daemon's bug, a fuzzer's input)
+// is reported as internal.
 func answerError(resp *Response) error {
 	if resp.OK {
 		return nil
 	}
 	if resp.Error == nil {
 		resp.Error = &Error{Kind: ErrInternal, Message: "the daemon answered ok:false without an error"}
+	}
+	if resp.Error.Kind == "" { // callers switch on the kind: never hand them an empty one
+		resp.Error.Kind = ErrInternal
+		resp.Error.Message = "the daemon answered ok:false without an error kind: " + resp.Error.Message
 	}
 	return resp.Error
 }
