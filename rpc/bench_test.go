@@ -88,3 +88,29 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	}
 	return sorted[(len(sorted)-1)*p/100]
 }
+
+// BenchmarkTrustChecks measures what the peer checks add to a call: the
+// client's lstat of the socket file, and one peer-credential read (the
+// client and the server each do one per connection).
+func BenchmarkTrustChecks(b *testing.B) {
+	ts := startServer(b, HandlerFunc(trivial), ServerOptions{})
+	b.Run("lstat", func(b *testing.B) {
+		for b.Loop() {
+			if err := checkSocketFile(ts.sock, myUID()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("peercred", func(b *testing.B) {
+		nc, err := dialUnix(context.Background(), ts.sock)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		for b.Loop() {
+			if err := checkPeer(ts.sock, nc, myUID()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
