@@ -193,8 +193,13 @@ func (c *Client) roundTrip(ctx context.Context, line []byte) (resp *Response, se
 	nc.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer func() {
-		if !stop() && err == nil {
+		switch {
+		case !stop() && err == nil:
 			c.drop() // the interrupt may land on a later call: do not keep nc
+		case err == nil:
+			// Disarm the deadline: on Linux it is a timer that would shut the
+			// idle kept connection down and cost the next call a redial.
+			nc.SetDeadline(time.Time{})
 		}
 	}()
 	if _, err := nc.Write(line); err != nil {
