@@ -33,7 +33,8 @@ const (
 )
 
 // Options configure a Pool. Zero values take the defaults above; FailedDir
-// defaults to <SpoolDir>/failed.
+// defaults to <SpoolDir>/failed, TempDir to tmp beside the spool
+// (<cache_dir>/tmp for the daemon's <cache_dir>/upload-queue).
 type Options struct {
 	Remote              Remote // nil: no remote configured
 	SpoolDir, FailedDir string
@@ -44,6 +45,12 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	BreakerThreshold    int // consecutive transient failures that open the breaker
 	BreakerCooldown     time.Duration
+	// TempDir holds directory archives while they upload; stale ones are
+	// removed at Start. It must not be shared with another daemon.
+	TempDir string
+	// PauseRetry is the first wait before a paused remote is probed again
+	// (default DefaultPauseRetry); see BreakerPaused.
+	PauseRetry time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -52,8 +59,12 @@ func (o Options) withDefaults() Options {
 	o.RetryMax = max(defaulted(o.RetryMax, DefaultRetryMax), o.RetryBase)
 	o.BreakerThreshold = defaulted(o.BreakerThreshold, DefaultBreakerThreshold)
 	o.BreakerCooldown = defaulted(o.BreakerCooldown, DefaultBreakerCooldown)
+	o.PauseRetry = defaulted(o.PauseRetry, DefaultPauseRetry)
 	if o.FailedDir == "" {
 		o.FailedDir = filepath.Join(o.SpoolDir, "failed")
+	}
+	if o.TempDir == "" {
+		o.TempDir = filepath.Join(filepath.Dir(o.SpoolDir), "tmp")
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -84,6 +95,8 @@ type job struct {
 	again *Entry
 	// changed counts attempts that found the source changing under them.
 	changed int
+	// local counts attempts that failed on this machine (LocalError).
+	local int
 }
 
 // Pool uploads the entries of the spool with a fixed set of workers. The
@@ -123,6 +136,7 @@ func NewPool(o Options) *Pool {
 		queued: map[string]*job{}, inflight: map[string]*job{}, onDisk: map[string]struct{}{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.breaker = NewBreaker(o.BreakerThreshold, o.BreakerCooldown, time.Now)
+	p.breaker.pauseBase = o.PauseRetry
 	p.breaker.onChange = func(from, to string) {
 		p.log.Warn("remote circuit breaker", "from", from, "to", to, "remote", p.remoteName())
 	}
@@ -158,6 +172,9 @@ func (p *Pool) Start(ctx context.Context) (replayed int, err error) {
 		return 0, err
 	}
 	p.stopParent = context.AfterFunc(ctx, p.cancel)
+	if n := RemoveStaleArchives(p.o.TempDir); n > 0 {
+		p.log.Info("removed temp archives left by a killed daemon", "count", n, "dir", p.o.TempDir)
+	}
 	for _, in := range intents {
 		if p.add(Entry{Key: in.Key, Path: in.Path}) {
 			replayed++

@@ -17,9 +17,13 @@ type Stats struct {
 	RemoteMisses     int64
 	Queued           int
 	InFlight         int
-	FailedIntents    int // files in failed/, from any daemon
-	Spool            int // intent files in the spool known to this daemon
-	Breaker          string
+	FailedIntents    int    // files in failed/, from any daemon
+	Spool            int    // intent files in the spool known to this daemon
+	Breaker          string // BreakerClosed, BreakerOpen, BreakerHalfOpen or BreakerPaused
+	// PausedReason says why uploads are paused (the remote refused the
+	// credentials, the clock is skewed, the bucket is missing), "" when
+	// they are not; the pool probes again on a schedule.
+	PausedReason string
 }
 
 // counters are the pool's monotonic totals since it was made.
@@ -44,6 +48,7 @@ func (p *Pool) Stats() Stats {
 		Queued: queued, InFlight: inFlight, Spool: spool,
 		FailedIntents: countIntents(p.o.FailedDir),
 		Breaker:       p.breaker.State(),
+		PausedReason:  p.breaker.PausedReason(),
 	}
 }
 
