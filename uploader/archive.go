@@ -152,8 +152,8 @@ func sourceErr(p string, err error) error {
 }
 
 // maxDecoderWindow bounds the zstd window the decoder accepts (and so its
-// memory): kache's own archives use the default level's 8 MiB window.
-const maxDecoderWindow = 64 << 20
+// memory): kache's own archives use the encoder's default 8 MiB window.
+const maxDecoderWindow = 16 << 20
 
 // unpackDir extracts a tar.zst stream into the empty directory dest. Paths
 // must be relative and stay inside dest; os.Root also refuses to follow a

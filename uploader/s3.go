@@ -51,7 +51,7 @@ type S3Remote struct {
 // an endpoint is set, requests go there with path-style addressing, which
 // S3-compatible servers need. The SDK's buildable HTTP client is kept (it is
 // what honours AWS_CA_BUNDLE) and only tuned: idle connections per host
-// match the upload concurrency so workers reuse connections.
+// cover the upload workers and prefetch runners so they reuse connections.
 func NewS3(ctx context.Context, c config.S3) (*S3Remote, error) {
 	if c.Bucket == "" {
 		return nil, errors.New("s3 remote: no bucket (set [s3] bucket in config.toml or KACHE_S3_BUCKET)")
@@ -113,9 +113,15 @@ func httpClient(concurrency int, conns *connTracker) *awshttp.BuildableClient {
 		// A server that accepts and never answers must fail the request,
 		// not hold a worker: the pool retries behind its breaker.
 		tr.ResponseHeaderTimeout = responseHeaderTimeout
-		tr.MaxIdleConnsPerHost = concurrency
-		tr.MaxIdleConns = max(tr.MaxIdleConns, concurrency)
+		// Every upload worker and every prefetch runner (half as many)
+		// keeps its connection between requests instead of redialling.
+		idle := concurrency + max(1, concurrency/2)
+		tr.MaxIdleConnsPerHost = idle
+		tr.MaxIdleConns = max(tr.MaxIdleConns, idle)
 		tr.DialContext = conns.wrap(tr.DialContext)
+		// Bodies are copied through the transport's buffer: 4 KiB (the
+		// default) costs a write syscall per 4 KiB of a 64 MiB object.
+		tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 64<<10
 	})
 }
 
