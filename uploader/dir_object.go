@@ -59,7 +59,7 @@ func (d *DirRemote) PutNew(ctx context.Context, key string, body io.Reader, size
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("put %s: %w", p, ErrExists)
 		}
-		return d.classify("put", p, err)
+		return d.classify("put", p, fmt.Errorf("%w (the remote directory's filesystem must support hard links)", err))
 	}
 	return syncDir(filepath.Dir(p))
 }

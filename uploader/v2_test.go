@@ -264,3 +264,38 @@ func mustJSON(t *testing.T, v any) string {
 	must(t, err)
 	return string(b)
 }
+
+// TestPoolCorruptEntryIsUploadedAgain: through the pool, as the daemon runs
+// it: an entry whose object went bad misses on check (and is deleted), and
+// the next upload of the key stores it again instead of being skipped, so
+// the following check hits.
+func TestPoolCorruptEntryIsUploadedAgain(t *testing.T) {
+	f := newPoolFixture(t)
+	p, _ := startPool(t, f.options(t, f.remote))
+	e := f.entry(t, "poisoned", 5000)
+	if _, err := p.Enqueue([]Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "first upload", idle(p, f.spool))
+	obj := filepath.Join(f.remote.Root(), V2Dir, "poisoned")
+	data, err := os.ReadFile(obj)
+	must(t, err)
+	data[len(data)-1] ^= 0xff
+	must(t, os.WriteFile(obj, data, 0o644))
+	ctx := context.Background()
+	if found, err := p.Fetch(ctx, "poisoned"); found || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Fetch of a corrupt entry = %v, %v; want a miss with ErrCorrupt", found, err)
+	}
+	must(t, WriteIntent(f.spool, e, 0))
+	if _, err := p.Enqueue([]Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "second upload", idle(p, f.spool))
+	if s := p.Stats(); s.UploadsCompleted != 2 || s.UploadsSkipped != 0 {
+		t.Fatalf("stats = %+v; want the key uploaded twice, never skipped", s)
+	}
+	if found, err := p.Fetch(ctx, "poisoned"); !found || err != nil {
+		t.Fatalf("Fetch after the re-upload = %v, %v", found, err)
+	}
+	sameFile(t, e.Path, filepath.Join(f.store, "poisoned"))
+}
