@@ -98,7 +98,7 @@ func TestLifecycleE2ENewerClientUpload(t *testing.T) {
 		t.Errorf("exit record %+v: want epoch_stale", rec)
 	}
 	_, kept := os.Stat(filepath.Join(r.p.SpoolDir(), "k1.json"))
-	uploaded, _ := filepath.Glob(filepath.Join(remote, "*k1*"))
+	uploaded, _ := filepath.Glob(filepath.Join(remote, ".v2", "k1"))
 	if (kept == nil) == (len(uploaded) > 0) || (kept == nil) != (rec.Left == 1) {
 		t.Fatalf("k1 must be either uploaded (remote: %v) or kept for the next daemon (spool: %v, left %d)", uploaded, kept, rec.Left)
 	}

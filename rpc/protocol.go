@@ -170,6 +170,11 @@ type QueueStats struct {
 	Failed   int    `json:"failed"`
 	Spool    int    `json:"spool"`
 	Breaker  string `json:"breaker"`
+	// Paused says why uploads are paused (the remote refused the
+	// credentials, the clock is skewed, no bucket); empty otherwise.
+	Paused string `json:"paused,omitempty"`
+	// Synced counts intents the daemon's group commit made durable.
+	Synced int64 `json:"synced"`
 }
 
 // Stats is the daemon's answer to OpStats.
