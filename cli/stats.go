@@ -110,6 +110,9 @@ func printStats(w io.Writer, st *rpc.Stats) {
 		UploadsFailed: st.UploadsFailed, BytesUploaded: st.BytesUploaded, Downloads: st.Downloads,
 		BytesDownloaded: st.BytesDownloaded, RemoteHits: st.RemoteHits, RemoteMisses: st.RemoteMisses, Builds: st.Builds})
 	fmt.Fprintf(w, "  queue:     %d queued, %d in flight, %d in spool, %d failed intents (breaker %s)\n", st.Queue.Queued, st.Queue.InFlight, st.Queue.Spool, st.Queue.Failed, st.Queue.Breaker)
+	if st.Queue.Paused != "" {
+		fmt.Fprintf(w, "  paused:    %s\n", st.Queue.Paused)
+	}
 	if t := st.Totals; t != nil {
 		fmt.Fprintf(w, "in total since %s:\n", t.Since.Local().Format(time.DateTime))
 		printCounters(w, t.Counters)

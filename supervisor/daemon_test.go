@@ -410,8 +410,8 @@ func TestDaemonIdleExit(t *testing.T) {
 	if err := r.wait(10 * time.Second); err != nil {
 		t.Fatalf("Run after idling = %v, want nil", err)
 	}
-	if idle := r.stopped.Sub(last); idle < timeout || idle > timeout+time.Second {
-		t.Errorf("exited %s after the last request, want %s to %s", idle, timeout, timeout+time.Second)
+	if idle := r.stopped.Sub(last); idle < timeout || idle > timeout+idleSlack {
+		t.Errorf("exited %s after the last request, want %s to %s", idle, timeout, timeout+idleSlack)
 	}
 	want := "starting -> running(ready) -> idle_exiting(idle_timeout) -> stopped(drain_done)"
 	if got := r.log.path(); got != want {
@@ -445,8 +445,8 @@ func TestDaemonIdleHeldByUpload(t *testing.T) {
 	if err := r.wait(10 * time.Second); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
-	if idle := r.stopped.Sub(released); idle < timeout || idle > timeout+time.Second {
-		t.Errorf("exited %s after the upload was released, want %s to %s", idle, timeout, timeout+time.Second)
+	if idle := r.stopped.Sub(released); idle < timeout || idle > timeout+idleSlack {
+		t.Errorf("exited %s after the upload was released, want %s to %s", idle, timeout, timeout+idleSlack)
 	}
 	if rec := r.exitRecord(); rec.Reason != "idle" {
 		t.Errorf("exit record reason %q, want idle", rec.Reason)
