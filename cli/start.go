@@ -189,8 +189,8 @@ func daemonEnv(env *Env, p config.Paths) []string {
 		switch k {
 		case startedByEnv, "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG":
 			continue
-		case "KACHE_REMOTE_DIR":
-			if abs, err := filepath.Abs(env.Getenv(k)); err == nil {
+		case "KACHE_REMOTE_DIR": // set but empty means unset: filepath.Abs("") would be the build's directory
+			if abs, err := filepath.Abs(env.Getenv(k)); err == nil && env.Getenv(k) != "" {
 				kv = k + "=" + abs
 			}
 		}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/kunobi-ninja/kache/internal/totals"
 )
@@ -57,4 +58,46 @@ func (c *Client) Metrics(ctx context.Context, format string) (*MetricsResult, er
 		return nil, missingField(OpMetrics, "metrics")
 	}
 	return resp.Metrics, nil
+}
+
+// OpReceipts asks the daemon to read entries back from the remote, for
+// `kache flush`: the proof that an upload was confirmed.
+const OpReceipts Op = "receipts"
+
+// MaxReceiptKeys bounds one receipts request.
+const MaxReceiptKeys = 1000
+
+// ReceiptsArgs name the keys to read back.
+type ReceiptsArgs struct {
+	Keys []string `json:"keys"`
+}
+
+// Receipt is one entry as the remote has it; Error says why it could not
+// be read (not found: the remote does not have it).
+type Receipt struct {
+	Key    string `json:"key"`
+	Remote string `json:"remote,omitempty"`
+	Object string `json:"object,omitempty"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+func receiptsMissing(a *ReceiptsArgs) string {
+	if a == nil || len(a.Keys) == 0 {
+		return `needs "receipts": {"keys": [...]} with at least one key`
+	}
+	if len(a.Keys) > MaxReceiptKeys {
+		return fmt.Sprintf("at most %d keys per receipts request, got %d", MaxReceiptKeys, len(a.Keys))
+	}
+	return ""
+}
+
+// Receipts reads keys back from the remote through the daemon.
+func (c *Client) Receipts(ctx context.Context, keys []string) ([]Receipt, error) {
+	resp, err := c.Call(ctx, &Request{Op: OpReceipts, Receipts: &ReceiptsArgs{Keys: keys}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Receipts, nil
 }

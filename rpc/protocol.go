@@ -46,6 +46,7 @@ type Request struct {
 	Shutdown     *ShutdownArgs     `json:"shutdown,omitempty"`
 	Stats        *StatsArgs        `json:"stats,omitempty"`   // optional
 	Metrics      *MetricsArgs      `json:"metrics,omitempty"` // optional
+	Receipts     *ReceiptsArgs     `json:"receipts,omitempty"`
 }
 
 // UploadArgs hands the daemon entries whose intent files the client has
@@ -93,6 +94,7 @@ type Response struct {
 	Upload   *UploadResult   `json:"upload,omitempty"`
 	Shutdown *ShutdownResult `json:"shutdown,omitempty"`
 	Metrics  *MetricsResult  `json:"metrics,omitempty"`
+	Receipts []Receipt       `json:"receipts,omitempty"`
 	// Epoch tells the client how the daemon judged its epoch.
 	Epoch *EpochVerdict `json:"epoch,omitempty"`
 }
@@ -229,7 +231,7 @@ func check(req *Request) *Response {
 	}
 	missing, known := missingArgs(req)
 	if !known {
-		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown, metrics", req.Op)
+		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown, metrics, receipts", req.Op)
 	}
 	if missing != "" {
 		return Fail(ErrBadRequest, "op %q: %s", req.Op, missing)
@@ -243,6 +245,8 @@ func missingArgs(req *Request) (string, bool) {
 	switch req.Op {
 	case OpStatus, OpStats, OpShutdown, OpMetrics:
 		return "", true
+	case OpReceipts:
+		return receiptsMissing(req.Receipts), true
 	case OpUpload:
 		return uploadMissing(req.Upload), true
 	case OpRemoteCheck:

@@ -42,6 +42,8 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 		return d.shutdown(req.Shutdown)
 	case rpc.OpMetrics:
 		return d.metrics(req.Metrics)
+	case rpc.OpReceipts:
+		return d.receipts(ctx, req.Receipts.Keys)
 	}
 	return rpc.Fail(rpc.ErrUnknownOp, "unknown op %q", req.Op)
 }
