@@ -61,7 +61,7 @@ func benchEnqueue(b *testing.B, d *benchDaemon) {
 		t1 := time.Now()
 		res, err := c.Upload(ctx, []rpc.UploadEntry{{Key: e.Key, Path: src}})
 		t2 := time.Now()
-		if err != nil || res.Queued != 1 {
+		if err != nil { // Queued may be 0: the spool watcher can take it first
 			b.Fatalf("upload %s: queued %v, err %v", e.Key, res, err)
 		}
 		total, intent, call = append(total, t2.Sub(t0)), append(intent, t1.Sub(t0)), append(call, t2.Sub(t1))

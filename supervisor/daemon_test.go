@@ -80,16 +80,32 @@ type gatedRemote struct {
 }
 
 func (g *gatedRemote) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := g.wait(ctx, key); err != nil {
+		return err
+	}
+	return g.DirRemote.Put(ctx, key, r, size)
+}
+
+// PutNew is the one request of a remote format v2 upload.
+func (g *gatedRemote) PutNew(ctx context.Context, key string, body io.Reader, size int64, sum string, meta map[string]string) error {
+	if err := g.wait(ctx, key); err != nil {
+		return err
+	}
+	return g.DirRemote.PutNew(ctx, key, body, size, sum, meta)
+}
+
+// wait announces key and holds it at the gate.
+func (g *gatedRemote) wait(ctx context.Context, key string) error {
 	select {
 	case g.entered <- key:
 	default:
 	}
 	select {
 	case <-g.gate:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return g.DirRemote.Put(ctx, key, r, size)
 }
 
 func (g *gatedRemote) open() { g.once.Do(func() { close(g.gate) }) }
