@@ -83,7 +83,7 @@ func newApp(env *Env) *ucli.App {
 		},
 		Suggest:  true,
 		Action:   rootAction,
-		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env)}),
+		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env), monitorCommand(env)}),
 	}
 }
 
