@@ -118,8 +118,8 @@ func (m Model) tabBar() string {
 	parts := make([]string, len(Tabs))
 	for i, t := range Tabs {
 		label := " " + string(rune('1'+i)) + " " + t + " "
-		if i == m.tab {
-			label = activeStyle.Render(label)
+		if i == m.tab { // brackets too: a terminal without styles still shows it
+			label = activeStyle.Render("[" + string(rune('1'+i)) + " " + t + "]")
 		}
 		parts[i] = label
 	}
