@@ -129,7 +129,7 @@ func flushWait(ctx context.Context, w *rpc.Wrapper, p config.Paths, items []*flu
 		return nil
 	}
 	if err := ensureServing(ctx, w); err != nil {
-		return err
+		return withDaemonLog(p, err)
 	}
 	for pending(items) > 0 && time.Now().Before(deadline) {
 		for _, it := range items {

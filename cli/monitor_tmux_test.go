@@ -104,3 +104,20 @@ func TestMonitorInTmux(t *testing.T) {
 		t.Fatal("the monitor started a daemon")
 	}
 }
+
+// TestStopProgressInTmux: `kache daemon stop` on a terminal shows one live
+// line while the daemon drains: the uploads left, their bytes, and the
+// time left of the drain's cap. The remote refuses connections, so the
+// drain runs to its 3 s cap.
+func TestStopProgressInTmux(t *testing.T) {
+	m := newMachine(t)
+	m.set("KACHE_S3_BUCKET=b", "KACHE_S3_ENDPOINT=http://127.0.0.1:1", "AWS_ACCESS_KEY_ID=x",
+		"AWS_SECRET_ACCESS_KEY=y", "AWS_REGION=us-east-1")
+	m.writeConfig("drain_timeout_secs = 3\n")
+	src := filepath.Join(t.TempDir(), "f")
+	writeFile(t, src, []byte("0123456789"))
+	m.ok("upload", "--key", "k1", src)
+	tp := newTmux(t, m, 150, 10, "sh", "-c", "'"+kacheBin+" daemon stop; echo exit=$?; cat'")
+	tp.waitScreen("the live drain line", "draining: 1 uploads left (1 in flight, 10 B in the spool)", "left of the 3s cap")
+	tp.waitScreen("the stop to finish", "kache daemon stopped", "1 left for the next start", "exit=0")
+}

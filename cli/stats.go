@@ -53,7 +53,7 @@ func statsStarting(ctx context.Context, env *Env, p config.Paths, call func(cont
 	}
 	fmt.Fprintln(env.Stderr, "kache: daemon offline; starting it")
 	if serr := w.StartGuarded(ctx); serr != nil {
-		return fmt.Errorf("%w: %v (and starting it failed: %v)", ErrNotRunning, err, serr)
+		return withDaemonLog(p, fmt.Errorf("%w: %v (and starting it failed: %v)", ErrNotRunning, err, serr))
 	}
 	return call(ctx, w.Client)
 }
