@@ -96,13 +96,13 @@ func TestFailedAnswerIsErrorAndResponse(t *testing.T) {
 }
 
 func TestNotRunningMissingSocket(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	_, err := (&Client{Socket: sock}).Status(context.Background())
 	wantNotRunning(t, err, sock, syscall.ENOENT)
 }
 
 func TestNotRunningStaleSocket(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)

@@ -248,7 +248,7 @@ func TestServeAfterCloseReturnsNil(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sock := shortDir(t) + "/s"
+	sock := testenv.SockDir(t) + "/s"
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
