@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // An upload that meets a daemon at its connection cap ("busy") is retried
@@ -19,7 +21,7 @@ func TestWrapperUploadRetriesBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the hog counted", func() bool { return ts.srv.ActiveConns() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the hog counted", func() bool { return ts.srv.ActiveConns() == 1 })
 	go func() { time.Sleep(150 * time.Millisecond); hog.Close() }()
 	w := &Wrapper{Client: ts.client(t), Tries: 5}
 	out := w.Upload(context.Background(), []UploadEntry{{Key: "k", Path: "/p"}})
