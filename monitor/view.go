@@ -94,15 +94,9 @@ func cut(lines []string, width int) string {
 	return b.String()
 }
 
-// dur is a duration rounded for people.
+// dur is a duration rounded to the second; a past deadline is 0s.
 func dur(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "0s"
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	}
-	return d.Round(time.Second).String()
+	return max(d, 0).Round(time.Second).String()
 }
 
 // size is a byte count for people.
