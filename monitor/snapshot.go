@@ -22,19 +22,21 @@ import (
 
 // Snapshot is everything one refresh shows.
 type Snapshot struct {
-	At      time.Time            `json:"at"`
-	Binary  Binary               `json:"binary"`
-	Online  bool                 `json:"online"`
-	Daemon  *rpc.Status          `json:"daemon,omitempty"`  // its answer, when online
-	Stats   *rpc.Stats           `json:"stats,omitempty"`   // its counters, when online
-	Offline *Offline             `json:"offline,omitempty"` // why not, when offline
-	Totals  *totals.Totals       `json:"totals,omitempty"`  // across restarts (stats, else the file)
-	Store   Store                `json:"store"`
-	Spool   spool.Summary        `json:"spool"`
-	Failed  []Failed             `json:"failed,omitempty"` // newest first, at most maxFailed
-	FailedN int                  `json:"failed_count"`
-	Recent  []Event              `json:"recent,omitempty"` // transfer events, newest first
-	History []history.Generation `json:"history,omitempty"`
+	At      time.Time      `json:"at"`
+	Binary  Binary         `json:"binary"`
+	Online  bool           `json:"online"`
+	Daemon  *rpc.Status    `json:"daemon,omitempty"`  // its answer, when online
+	Stats   *rpc.Stats     `json:"stats,omitempty"`   // its counters, when online
+	Offline *Offline       `json:"offline,omitempty"` // why not, when offline
+	Totals  *totals.Totals `json:"totals,omitempty"`  // across restarts (stats, else the file)
+	Store   Store          `json:"store"`
+	Spool   spool.Summary  `json:"spool"`
+	Failed  []Failed       `json:"failed,omitempty"` // newest first, at most maxFailed
+	FailedN int            `json:"failed_count"`
+	Recent  []Event        `json:"recent,omitempty"` // transfer events, newest first
+	// Uploading is the oldest uploads in flight, with their sources\' sizes.
+	Uploading []Flight             `json:"uploading,omitempty"`
+	History   []history.Generation `json:"history,omitempty"`
 }
 
 // Binary is the kache installation the monitor belongs to.
@@ -49,6 +51,13 @@ type Offline struct {
 	Cause     string                 `json:"cause"`
 	LastExit  *statefile.ExitRecord  `json:"last_exit,omitempty"`
 	StateFile *statefile.StateRecord `json:"state_file,omitempty"`
+}
+
+// Flight is one upload in flight.
+type Flight struct {
+	Key   string    `json:"key"`
+	Bytes int64     `json:"bytes"`
+	Since time.Time `json:"since"`
 }
 
 // Store is the local store: entries downloaded by remote checks and prefetches.
@@ -117,6 +126,9 @@ func ask(ctx context.Context, p config.Paths, s *Snapshot) {
 		return
 	}
 	s.Online, s.Daemon = true, st
+	for _, u := range st.Queue.Uploading {
+		s.Uploading = append(s.Uploading, Flight{Key: u.Key, Bytes: spool.SourceSize(u.Path), Since: u.Since})
+	}
 	if stats, err := c.Stats(ctx); err == nil {
 		s.Stats, s.Totals = stats, stats.Totals
 	}

@@ -67,6 +67,9 @@ func transfersTab(s Snapshot) []string {
 		if q.Paused != "" {
 			lines = append(lines, "paused: "+q.Paused)
 		}
+		for _, f := range s.Uploading {
+			lines = append(lines, fmt.Sprintf("  uploading %s  %s  for %s", f.Key, size(f.Bytes), dur(s.At.Sub(f.Since))))
+		}
 	} else {
 		lines = append(lines, "queue:  "+spoolLine(s)+" (no daemon uploads them now)")
 	}

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/kunobi-ninja/kache/internal/totals"
 )
@@ -100,4 +101,11 @@ func (c *Client) Receipts(ctx context.Context, keys []string) ([]Receipt, error)
 		return nil, err
 	}
 	return resp.Receipts, nil
+}
+
+// Upload is one upload in flight, as status lists it in queue.uploading.
+type Upload struct {
+	Key   string    `json:"key"`
+	Path  string    `json:"path"`
+	Since time.Time `json:"since"` // when a worker took it
 }

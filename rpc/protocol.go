@@ -180,6 +180,8 @@ type QueueStats struct {
 	Paused string `json:"paused,omitempty"`
 	// Synced counts intents the daemon's group commit made durable.
 	Synced int64 `json:"synced"`
+	// Uploading lists the oldest uploads in flight (status only).
+	Uploading []Upload `json:"uploading,omitempty"`
 }
 
 // Stats is the daemon's answer to OpStats.

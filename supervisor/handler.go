@@ -137,5 +137,6 @@ func (d *Daemon) status() *rpc.Status {
 	if dl, ok := d.idleDeadline(1); ok && s.state == states.Running {
 		st.IdleDeadline = &dl
 	}
+	st.Queue.Uploading = d.uploading()
 	return st
 }

@@ -20,6 +20,9 @@ import (
 func TestDaemonObservability(t *testing.T) {
 	r := newRig(t, nil).start()
 	r.upload("obs-1")
+	if st, err := r.status(); err != nil || len(st.Queue.Uploading) != 1 || st.Queue.Uploading[0].Key != "obs-1" || st.Queue.Uploading[0].Since.IsZero() {
+		t.Fatalf("status while obs-1 is held at the remote: %+v, %v; want it listed as uploading", st, err)
+	}
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {

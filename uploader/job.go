@@ -60,6 +60,7 @@ func (p *Pool) pop() *job {
 	p.queue = p.queue[1:]
 	delete(p.queued, j.Key)
 	p.inflight[j.Key] = j
+	j.since = time.Now()
 	if len(p.queue) > 0 {
 		p.signal()
 	}

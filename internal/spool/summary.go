@@ -27,7 +27,7 @@ func Summarize(dir string) Summary {
 		if err != nil {
 			return true
 		}
-		s.Bytes += sourceSize(in.Path)
+		s.Bytes += SourceSize(in.Path)
 		if s.Oldest.IsZero() || in.CreatedAt.Before(s.Oldest) {
 			s.Oldest = in.CreatedAt
 		}
@@ -36,9 +36,9 @@ func Summarize(dir string) Summary {
 	return s
 }
 
-// sourceSize is the size of a file, or the total of the regular files
+// SourceSize is the size of a file, or the total of the regular files
 // under a directory; 0 if it is gone.
-func sourceSize(path string) int64 {
+func SourceSize(path string) int64 {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return 0
