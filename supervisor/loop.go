@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spawn"
+	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/service"
 	"github.com/kunobi-ninja/kache/states"
@@ -122,8 +123,8 @@ func (d *Daemon) finish() error {
 	}
 	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
-	if d.forced {
-		rec.Left = d.pool.Stats().Spool
+	if d.forced { // counted now, not from the pool's cached count: the drain was cut short
+		rec.Left = spool.Count(d.o.Paths.SpoolDir())
 	}
 	switch { // the code main will exit with for the error returned below
 	case d.forced:
