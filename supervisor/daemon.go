@@ -16,6 +16,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/spawn"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/states"
@@ -56,6 +57,9 @@ type Options struct {
 	// Successor waits up to this long for the run lock instead of exiting
 	// at once: the daemon started while an old one drains (see Handoff).
 	Successor time.Duration
+	// Inherit is the listener and run lock a daemon handing over passed
+	// to this one (TakeInherited); nil: bind and lock ourselves.
+	Inherit *Inherited
 }
 
 // event is a message to the loop: a state-machine event and why it happened.
@@ -92,9 +96,15 @@ type Daemon struct {
 	forced      bool         // a second signal cut the drain short
 	signalCount int          // SIGTERM/SIGINT received; the second forces
 	drainDone   chan uploader.DrainReport
-	done        chan struct{} // closed when the loop returns
-	report      uploader.DrainReport
-	exitRec     *statefile.ExitRecord // why it stopped, written by close
+
+	handoverDone chan handoverResult // the hand-over goroutine's outcome
+	handingOver  bool                // that goroutine runs (loop only)
+	successor    *spawn.Child        // the successor that serves now (loop only)
+	retry        *retryTimer         // backoff after a failed hand-over (loop only)
+	handoverErr  string              // why the last hand-over failed; guarded by mu
+	done         chan struct{}       // closed when the loop returns
+	report       uploader.DrainReport
+	exitRec      *statefile.ExitRecord // why it stopped, written by close
 }
 
 // snapshot is the state as status shows it.
@@ -130,7 +140,8 @@ func newDaemon(o Options) (*Daemon, error) {
 		o.Remote = NewRemote
 	}
 	d := &Daemon{o: o, events: make(chan event, 64), started: time.Now(),
-		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{})}
+		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{}),
+		handoverDone: make(chan handoverResult, 1), retry: newRetryTimer()}
 	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
 	d.activity.init(d.started)
 	d.machine = transitions.NewDaemon(d.callbacks())
@@ -200,6 +211,9 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 // writeState mirrors the snapshot into the state file for readers that
 // cannot reach the socket (restart, status of a wedged daemon).
 func (d *Daemon) writeState(s snapshot) {
+	if d.successor != nil {
+		return // the file is the successor's now
+	}
 	rec := statefile.StateRecord{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
 		State: string(s.state), StateSince: s.since, Cause: s.cause, StartedAt: d.started,
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, RestartReason: d.restartReason}

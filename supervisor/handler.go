@@ -55,7 +55,11 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
 	// Starting is fine: the pool is up before the server accepts. Only a
 	// daemon on its way out refuses, and the client hands off to a successor.
-	if s := d.state().state; s.Draining() || s == states.Stopped {
+	if s := d.state().state; s == states.HandedOver {
+		// Accepted before the successor took over: it has seen the intents
+		// arrive in the spool and uploads them.
+		return &rpc.Response{OK: true, Upload: &rpc.UploadResult{}}
+	} else if s.Draining() || s == states.Stopped {
 		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
 	}
 	es := make([]uploader.Entry, len(entries))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spawn"
+	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/service"
 	"github.com/kunobi-ninja/kache/states"
@@ -41,7 +42,14 @@ func (d *Daemon) loop(ctx context.Context) error {
 	for d.state().state != states.Stopped {
 		select {
 		case e := <-d.events:
-			d.fire(ctx, e)
+			if d.gate(e) {
+				d.fire(ctx, e)
+			}
+		case r := <-d.handoverDone:
+			d.onHandover(ctx, r)
+		case <-d.retry.C():
+			d.retry.t = nil
+			d.fire(ctx, event{states.HandoverRetry, "retry after a failed hand-over: " + d.lastHandoverErr()})
 		case s := <-d.sigs:
 			d.onSignal(ctx, s)
 		case <-idle.C():
@@ -62,13 +70,31 @@ func (d *Daemon) loop(ctx context.Context) error {
 // callbacks: entering a draining state starts exactly one drain.
 func (d *Daemon) afterEvent() {
 	s := d.state()
+	if s.state == states.HandingOver && !d.handingOver {
+		d.handingOver = true
+		d.startHandover()
+	}
 	if !s.state.Draining() || d.draining {
 		return
 	}
 	d.draining = true
-	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
 	timeout := d.o.Config.DrainTimeout
+	if s.state == states.HandedOver {
+		// Not STOPPING=1: systemd follows the successor (MAINPID) now.
+		go func() { d.drainDone <- d.drainHandedOver(timeout) }()
+		return
+	}
+	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
 	go func() { d.drainDone <- d.pool.Drain(timeout) }()
+}
+
+// drainHandedOver stops accepting (the successor does), answers what was
+// accepted already, then finishes only the in-flight uploads.
+func (d *Daemon) drainHandedOver(timeout time.Duration) uploader.DrainReport {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	_ = d.srv.Shutdown(ctx)
+	cancel()
+	return d.pool.HandOver(timeout)
 }
 
 // onSignal: the first SIGTERM/SIGINT drains, a second forces the exit.
@@ -118,9 +144,11 @@ func (d *Daemon) finish() error {
 	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
 	if d.forced {
-		rec.Left = d.pool.Stats().Spool
+		rec.Left = spool.Count(d.o.Paths.SpoolDir()) // exact, not the status cache
 	}
 	switch { // the code main will exit with for the error returned below
+	case d.exitVia == states.HandedOver && !d.forced:
+		rec.Code = 0
 	case d.forced:
 		rec.Code = service.ExitCrash
 	case d.exitVia == states.EpochStale:
@@ -146,6 +174,8 @@ func (d *Daemon) exitReason() string {
 		return "idle"
 	case d.exitVia == states.EpochStale:
 		return "epoch_stale"
+	case d.exitVia == states.HandedOver:
+		return "handed_over"
 	}
 	return "stop" // through draining: a shutdown request or a signal
 }

@@ -87,6 +87,8 @@ type job struct {
 	again *Entry
 	// changed counts attempts that found the source changing under them.
 	changed int
+	// claim is held while the job is in flight (claim.go).
+	claim *claim
 }
 
 // queueWindow bounds the jobs a pool holds in memory. The spool directory is
@@ -130,6 +132,10 @@ type Pool struct {
 	replayed   int  // intents that scan queued
 	stopParent func() bool
 	drainOnce  sync.Once
+	yielding   bool // handed over: a key enqueued again is the successor's
+
+	claimMu    sync.Mutex
+	claimWaits map[string]bool // keys whose claim another daemon holds
 }
 
 // NewPool returns a pool that does nothing until Start.
@@ -139,7 +145,7 @@ func NewPool(o Options) *Pool {
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		scanWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		syncer: newSyncer(o.SpoolDir, o.Log),
-		queued: map[string]*job{}, inflight: map[string]*job{}}
+		queued: map[string]*job{}, inflight: map[string]*job{}, claimWaits: map[string]bool{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.breaker = NewBreaker(o.BreakerThreshold, o.BreakerCooldown, time.Now)
 	p.breaker.onChange = func(from, to string) {
@@ -172,6 +178,9 @@ func (p *Pool) Start(ctx context.Context) error {
 		return nil
 	}
 	p.stopParent = context.AfterFunc(ctx, p.cancel)
+	if err := os.MkdirAll(p.claimDir(), 0o700); err != nil {
+		p.log.Warn("upload claims unavailable: two daemons sharing the spool may both upload a key", "dir", p.claimDir(), "err", err)
+	}
 	p.backlog = true
 	p.helpers.Add(2)
 	go p.scanner()

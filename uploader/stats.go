@@ -31,6 +31,7 @@ type counters struct {
 	completed, skipped, failed, bytesUp atomic.Int64
 	downloads, bytesDown, hits, misses  atomic.Int64
 	lastActive                          atomic.Int64 // unix ns
+	yielded                             atomic.Int64 // jobs left to the daemon holding their claim
 }
 
 // Stats returns the counters and the queue as they are now. FailedIntents
