@@ -157,6 +157,9 @@ func runStats(ctx context.Context, env *Env, asJSON bool) error {
 	}
 	fmt.Fprintf(env.Stdout, "uploads:   %d completed, %d skipped (already remote), %d failed, %d bytes\n", st.UploadsCompleted, st.UploadsSkipped, st.UploadsFailed, st.BytesUploaded)
 	fmt.Fprintf(env.Stdout, "queue:     %d queued, %d in flight, %d in spool, %d failed intents (breaker %s)\n", st.Queue.Queued, st.Queue.InFlight, st.Queue.Spool, st.Queue.Failed, st.Queue.Breaker)
+	if st.Queue.Paused != "" {
+		fmt.Fprintf(env.Stdout, "paused:    %s\n", st.Queue.Paused)
+	}
 	fmt.Fprintf(env.Stdout, "downloads: %d (%d bytes); remote checks %d hit, %d miss\n", st.Downloads, st.BytesDownloaded, st.RemoteHits, st.RemoteMisses)
 	fmt.Fprintf(env.Stdout, "builds:    %d\n", st.Builds)
 	return nil

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -96,7 +98,7 @@ func TestLifecycleE2ENewerClientUpload(t *testing.T) {
 		t.Errorf("exit record %+v: want epoch_stale", rec)
 	}
 	_, kept := os.Stat(filepath.Join(r.p.SpoolDir(), "k1.json"))
-	uploaded, _ := filepath.Glob(filepath.Join(remote, "*k1*"))
+	uploaded, _ := filepath.Glob(filepath.Join(remote, ".v2", "k1"))
 	if (kept == nil) == (len(uploaded) > 0) || (kept == nil) != (rec.Left == 1) {
 		t.Fatalf("k1 must be either uploaded (remote: %v) or kept for the next daemon (spool: %v, left %d)", uploaded, kept, rec.Left)
 	}
@@ -231,3 +233,44 @@ func replaceLink(r *rig, link string) func() {
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// `daemon restart` while `daemon start` runs in a loop beside it: every
+// restart succeeds (a daemon a start brought up meanwhile is a kache
+// daemon, never "not a kache daemon"), and one daemon is left.
+func TestLifecycleE2ERestartRacingStarts(t *testing.T) {
+	r := newRig(t)
+	bin := r.copyBin("bin/kache", time.Now().Add(-time.Hour))
+	r.ok(bin, "daemon", "start")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					r.run(bin, nil, "daemon", "start")
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for i := range 10 {
+		if res := r.run(bin, nil, "daemon", "restart"); res.code != 0 {
+			close(stop)
+			<-done
+			t.Fatalf("restart %d racing starts: exit %d\nstdout: %s\nstderr: %s", i, res.code, res.stdout, res.stderr)
+		}
+	}
+	close(stop)
+	<-done
+	st := r.waitDaemon("a daemon after the race", func(*rpc.Status) bool { return true })
+	testenv.WaitFor(t, 10*time.Second, "one daemon left", func() bool {
+		procs, err := procid.FindDaemons(r.p.Socket)
+		return err == nil && len(procs) == 1 && procs[0].Pid == st.Pid
+	})
+}

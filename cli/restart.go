@@ -138,6 +138,30 @@ func (r *restarter) Kill(ctx context.Context) error {
 	if r.ask && runningStatus(ctx, r.env, r.p) != nil {
 		r.stopGracefully(ctx)
 	}
+	for range killRounds {
+		if err := r.killAll(ctx); err != nil {
+			return err
+		}
+		if !runlock.LockHeld(r.p.RunLock()) {
+			r.wipe()
+			return nil
+		}
+		// A `daemon start` racing us may have started a daemon after we
+		// listed them: one that answers fresh is as good as the one tier 3
+		// would start; one still starting is killed on the next round.
+		if st := runningStatus(ctx, r.env, r.p); st != nil && st.Pid != r.oldPid {
+			return nil
+		}
+	}
+	return errors.New("the run lock " + r.p.RunLock() + " is held by a process that is not a kache daemon for this socket; not signalling it: find it with `fuser " + r.p.RunLock() + "`")
+}
+
+// killRounds bounds how often Kill lists and stops daemons while starts
+// race it.
+const killRounds = 5
+
+// killAll stops every daemon for this socket that runs now.
+func (r *restarter) killAll(ctx context.Context) error {
 	procs, err := procid.FindDaemons(r.p.Socket)
 	if err != nil {
 		return err
@@ -150,10 +174,6 @@ func (r *restarter) Kill(ctx context.Context) error {
 			return err
 		}
 	}
-	if runlock.LockHeld(r.p.RunLock()) {
-		return errors.New("the run lock " + r.p.RunLock() + " is held by a process that is not a kache daemon for this socket; not signalling it: find it with `fuser " + r.p.RunLock() + "`")
-	}
-	r.wipe()
 	return nil
 }
 

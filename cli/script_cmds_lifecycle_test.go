@@ -65,6 +65,7 @@ func pidArg(ts *testscript.TestScript, args []string, usage string) int {
 //
 //	waitstopped
 func cmdWaitStopped(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	tasks := fmt.Sprintf("/proc/%d/task/*/stat", daemonPid(ts))
 	lcPoll(ts, 10*time.Second, "every thread of the daemon stopped", func() bool {
 		m, _ := filepath.Glob(tasks)
@@ -88,6 +89,7 @@ func alive(pid int) bool {
 //
 //	procgone PID
 func cmdProcGone(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	pid := pidArg(ts, args, "procgone PID")
 	lcPoll(ts, 10*time.Second, fmt.Sprintf("pid %d gone", pid), func() bool { return !alive(pid) })
 }
@@ -125,6 +127,7 @@ func scriptEnviron(ts *testscript.TestScript) []string {
 //
 //	spawnproc VAR [KEY=VALUE...] PROG [ARGS...]
 func cmdSpawnProc(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	if len(args) < 2 {
 		ts.Fatalf("usage: spawnproc VAR [KEY=VALUE...] PROG [ARGS...]")
 	}
@@ -166,6 +169,7 @@ func isExecutable(p string) bool {
 //
 //	writestate PID
 func cmdWriteState(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	pid := pidArg(ts, args, "writestate PID")
 	p := paths(ts)
 	ts.Check(statefile.WriteState(p.StateFile(), statefile.StateRecord{Pid: pid, Version: "dev", Epoch: 1,
@@ -177,6 +181,7 @@ func cmdWriteState(ts *testscript.TestScript, neg bool, args []string) {
 //
 //	stalesock
 func cmdStaleSock(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: paths(ts).Socket, Net: "unix"})
 	ts.Check(err)
 	ln.SetUnlinkOnClose(false)
@@ -189,6 +194,7 @@ func cmdStaleSock(ts *testscript.TestScript, neg bool, args []string) {
 //
 //	kachecopy DEST OFFSET
 func cmdKacheCopy(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	if len(args) != 2 {
 		ts.Fatalf("usage: kachecopy DEST OFFSET (e.g. -1h)")
 	}
@@ -201,6 +207,7 @@ func cmdKacheCopy(ts *testscript.TestScript, neg bool, args []string) {
 //
 //	epochvar VAR BIN
 func cmdEpochVar(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	if len(args) != 2 {
 		ts.Fatalf("usage: epochvar VAR BIN")
 	}
@@ -211,6 +218,7 @@ func cmdEpochVar(ts *testscript.TestScript, neg bool, args []string) {
 //
 //	stopwatch start | stopwatch max DURATION
 func cmdStopwatch(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	switch {
 	case len(args) == 1 && args[0] == "start":
 		ts.Setenv("STOPWATCH_START", strconv.FormatInt(time.Now().UnixNano(), 10))

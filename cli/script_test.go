@@ -106,6 +106,7 @@ func paths(ts *testscript.TestScript) config.Paths {
 //
 // running: status exits 0; stopped: the run lock is free.
 func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	timeout := 15 * time.Second
 	if len(args) > 1 && args[0] == "-t" {
 		d, err := time.ParseDuration(args[1])
@@ -177,6 +178,7 @@ func daemonPid(ts *testscript.TestScript) int {
 
 // cmdDaemonPid stores the daemon's pid in the named variable.
 func cmdDaemonPid(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	if len(args) != 1 {
 		ts.Fatalf("usage: daemonpid VAR")
 	}
@@ -185,6 +187,7 @@ func cmdDaemonPid(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdDaemonSig sends a signal (TERM, INT, KILL, STOP, CONT) to the daemon.
 func cmdDaemonSig(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	sigs := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL,
 		"STOP": syscall.SIGSTOP, "CONT": syscall.SIGCONT}
 	if len(args) != 1 || sigs[args[0]] == 0 {
@@ -198,6 +201,7 @@ func cmdDaemonSig(ts *testscript.TestScript, neg bool, args []string) {
 //
 //	sendraw FILE | sendraw -size N (N bytes of 'a' with no newline)
 func cmdSendRaw(ts *testscript.TestScript, neg bool, args []string) {
+	rejectNeg(ts, neg)
 	var payload []byte
 	switch {
 	case len(args) == 2 && args[0] == "-size":
@@ -256,4 +260,13 @@ func copyInstall(dst string, mtime time.Time) error {
 		}
 	}
 	return nil
+}
+
+// rejectNeg fails a script that negates (`! cmd`) a command with no
+// negative form, which would otherwise run as if the ! were not there and
+// pass for the wrong reason.
+func rejectNeg(ts *testscript.TestScript, neg bool) {
+	if neg {
+		ts.Fatalf("this command has no negative form: remove the !")
+	}
 }

@@ -140,6 +140,9 @@ func printStatus(w io.Writer, r *statusReport) {
 		}
 		fmt.Fprintf(w, "remote:   %s\n", d.Remote)
 		fmt.Fprintf(w, "uploads:  %d queued, %d in flight, %d failed, %d in spool (breaker %s)\n", d.Queue.Queued, d.Queue.InFlight, d.Queue.Failed, d.Queue.Spool, d.Queue.Breaker)
+		if d.Queue.Paused != "" {
+			fmt.Fprintf(w, "paused:   uploads wait: %s (retried on a schedule; fix it and they resume)\n", d.Queue.Paused)
+		}
 		fmt.Fprintf(w, "idle:     %s\n", describeIdle(d))
 		if d.RestartReason != "" {
 			fmt.Fprintf(w, "restart:  %s\n", d.RestartReason)

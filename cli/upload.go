@@ -29,8 +29,15 @@ func uploadCommand(env *Env) *ucli.Command {
 			&ucli.StringFlag{Name: "key", Usage: "key of the single entry given as the one PATH argument"},
 			&ucli.StringFlag{Name: "from", Usage: "read KEY=PATH lines from `FILE` (- for stdin)"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing on success"},
+			&ucli.BoolFlag{Name: "retry-failed", Usage: "put the intents in upload-queue/failed back in the spool (once their cause is fixed)"},
 		},
 		Action: func(c *ucli.Context) error {
+			if c.Bool("retry-failed") {
+				if c.IsSet("key") || c.IsSet("from") || c.Args().Present() {
+					return usagef("--retry-failed takes no entries")
+				}
+				return runRetryFailed(env)
+			}
 			entries, err := uploadEntries(c.String("key"), c.Args().Slice(), c.String("from"))
 			if err != nil {
 				return err
@@ -210,4 +217,20 @@ func spawnSuccessor(env *Env, p config.Paths) error {
 		child.Detach()
 	}
 	return err
+}
+
+// runRetryFailed is `kache upload --retry-failed`: the failed intents go
+// back to the spool, where a running daemon sees them land and the next
+// one replays them.
+func runRetryFailed(env *Env) error {
+	p, err := env.wrapperPaths()
+	if err != nil {
+		return err
+	}
+	n, err := spool.RetryFailed(p.SpoolDir())
+	fmt.Fprintf(env.Stdout, "put %d failed intent(s) back in %s\n", n, p.SpoolDir())
+	if err != nil {
+		return fmt.Errorf("some stay in %s: %w", p.FailedDir(), err)
+	}
+	return nil
 }

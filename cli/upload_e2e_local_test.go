@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -220,8 +221,8 @@ func TestUploadE2EOffline(t *testing.T) {
 		t.Fatalf("a key given twice in one call:\n%s", r)
 	}
 	m.waitSpoolEmpty(15 * time.Second)
-	sameBytes(t, "uploaded object", filepath.Join(remote, "auto"), f)
-	sameBytes(t, "uploaded object", filepath.Join(remote, "twice"), f)
+	sameDirEntry(t, remote, "auto", f)
+	sameDirEntry(t, remote, "twice", f)
 	m.ok("daemon", "stop")
 }
 
@@ -239,4 +240,19 @@ func TestUploadE2EBuildStarted(t *testing.T) {
 		t.Fatalf("stats after one build: builds %d, session %q, at %v", st.Builds, st.LastBuildSession, st.LastBuildAt)
 	}
 	m.ok("daemon", "stop")
+}
+
+// sameDirEntry downloads entry key from the directory remote at root and
+// compares it with the file src.
+func sameDirEntry(t *testing.T, root, key, src string) {
+	t.Helper()
+	r, err := uploader.NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), key)
+	if _, found, err := uploader.GetEntry(context.Background(), r, key, dest); !found || err != nil {
+		t.Fatalf("entry %s on %s: found %v, %v", key, root, found, err)
+	}
+	sameBytes(t, "uploaded entry "+key, dest, src)
 }

@@ -24,15 +24,16 @@ func s3Machine(t *testing.T, srv *s3test.Server) *machine {
 	return m
 }
 
-// inBucket fails the test unless every entry is complete in the bucket
-// (manifest present) with its data object byte-equal to the source.
+// inBucket fails the test unless every entry is in the bucket (its v2
+// object present) with its bytes equal to the source.
 func inBucket(t *testing.T, srv *s3test.Server, es entries) {
 	t.Helper()
 	for key, src := range es {
-		if len(globs(t, srv.ObjectPath(key+uploader.ManifestSuffix))) != 1 {
-			t.Fatalf("%s: no manifest in the bucket", key)
+		obj := srv.ObjectPath(uploader.V2Dir + "/" + key)
+		if len(globs(t, obj)) != 1 {
+			t.Fatalf("%s: no object in the bucket", key)
 		}
-		sameBytes(t, "object "+key, srv.ObjectPath(key), src)
+		sameBytes(t, "object "+key, obj, src)
 	}
 }
 
@@ -303,12 +304,12 @@ func TestUploadE2EDirRoundTrip(t *testing.T) {
 
 	// Flip bytes in the middle of tree-c's archive (same size), and swap
 	// tree-d's for another entry's (a valid archive, the wrong content).
-	corrupt(t, srv.ObjectPath("tree-c"+uploader.ArchiveSuffix))
-	data, err := os.ReadFile(srv.ObjectPath("tree-a" + uploader.ArchiveSuffix))
+	corrupt(t, srv.ObjectPath(uploader.V2Dir+"/tree-c"))
+	data, err := os.ReadFile(srv.ObjectPath(uploader.V2Dir + "/tree-a"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, srv.ObjectPath("tree-d"+uploader.ArchiveSuffix), data)
+	writeFile(t, srv.ObjectPath(uploader.V2Dir+"/tree-d"), data)
 	for _, key := range []string{"tree-c", "tree-d"} {
 		r = m.expect(1, "check", key)
 		if !corruptRE.MatchString(r.err) {

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -81,25 +80,45 @@ func FilePath(getenv func(string) string) string {
 }
 
 // Load reads the config file (a missing file is fine) and applies the
-// environment over it. Every error names the key and wraps ErrInvalid.
+// environment over it. Every error names the key or the file and wraps
+// ErrInvalid.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{File: FilePath(getenv), IdleTimeout: DefaultIdleTimeout,
-		DrainTimeout: DefaultDrainTimeout, S3: S3{Concurrency: DefaultConcurrency}}
-	var fc fileConfig
-	md, err := toml.DecodeFile(c.File, &fc)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return c, fmt.Errorf("%w: %s: %v (fix the file or point KACHE_CONFIG elsewhere)", ErrInvalid, c.File, err)
-	default:
-		if und := md.Undecoded(); len(und) > 0 {
-			return c, fmt.Errorf("%w: %s: unknown key %q", ErrInvalid, c.File, und[0].String())
-		}
+	c := defaults(FilePath(getenv))
+	data, err := readFile(c.File)
+	if err != nil {
+		return c, err
 	}
-	if err := c.applyFile(fc); err != nil {
+	if err := c.parse(data); err != nil {
 		return c, err
 	}
 	return c, c.applyEnv(getenv)
+}
+
+// defaults is the configuration before the file and the environment.
+func defaults(file string) Config {
+	return Config{File: file, IdleTimeout: DefaultIdleTimeout,
+		DrainTimeout: DefaultDrainTimeout, S3: S3{Concurrency: DefaultConcurrency}}
+}
+
+// parse applies config.toml's bytes over c. The TOML decoder lets some
+// invalid UTF-8 through silently (a UTF-16 byte order mark decodes as an
+// empty file), so the bytes are checked first.
+func (c *Config) parse(data []byte) error {
+	if err := checkUTF8(c.File, data); err != nil {
+		return err
+	}
+	if err := checkNesting(c.File, data); err != nil {
+		return err
+	}
+	var fc fileConfig
+	md, err := toml.Decode(string(data), &fc)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v (fix the file or point KACHE_CONFIG elsewhere)", ErrInvalid, c.File, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return fmt.Errorf("%w: %s: unknown key %q", ErrInvalid, c.File, und[0].String())
+	}
+	return c.applyFile(fc)
 }
 
 func (c *Config) applyFile(fc fileConfig) error {

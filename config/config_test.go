@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,9 +114,28 @@ func TestResolvePathsRejectsBadSockets(t *testing.T) {
 			t.Errorf("%s: want ErrSocketPath naming KACHE_SOCKET_PATH, got %v", name, err)
 		}
 	}
+}
+
+// A default socket path over the OS limit (a deep cache dir) falls back to
+// a short one in a per-user directory, and says so; two deep cache dirs
+// get two sockets. An explicit KACHE_SOCKET_PATH is never replaced.
+func TestResolvePathsShortSocketForDeepCacheDir(t *testing.T) {
 	deep := "/" + strings.Repeat("d", 120)
-	if _, err := ResolvePaths(env(map[string]string{"KACHE_CACHE_DIR": deep})); !errors.Is(err, ErrSocketPath) {
-		t.Errorf("a cache dir too deep for its socket: want ErrSocketPath, got %v", err)
+	p, err := ResolvePaths(env(map[string]string{"KACHE_CACHE_DIR": deep, "XDG_RUNTIME_DIR": "/run/user/1000"}))
+	want := fmt.Sprintf("/run/user/1000/kache-%d/", os.Getuid())
+	if err != nil || !p.ShortSocket || !strings.HasPrefix(p.Socket, want) || len(p.Socket) > MaxSocketPath() {
+		t.Fatalf("deep cache dir: %+v, %v; want a short socket under %s", p, err, want)
+	}
+	other, _ := ResolvePaths(env(map[string]string{"KACHE_CACHE_DIR": deep + "x", "XDG_RUNTIME_DIR": "/run/user/1000"}))
+	if other.Socket == p.Socket {
+		t.Errorf("two cache dirs share the short socket %s", p.Socket)
+	}
+	p, err = ResolvePaths(env(map[string]string{"KACHE_CACHE_DIR": deep}))
+	if err != nil || !strings.HasPrefix(p.Socket, os.TempDir()+fmt.Sprintf("/kache-%d/", os.Getuid())) {
+		t.Errorf("without XDG_RUNTIME_DIR: %+v, %v; want the temp dir", p, err)
+	}
+	if p, _ := ResolvePaths(env(map[string]string{"KACHE_CACHE_DIR": "/c"})); p.ShortSocket {
+		t.Errorf("a short default path was replaced: %+v", p)
 	}
 }
 

@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,7 +27,10 @@ func MaxSocketPath() int {
 // directory so that a custom KACHE_SOCKET_PATH moves them together.
 type Paths struct {
 	CacheDir string // KACHE_CACHE_DIR or the OS cache dir + kache
-	Socket   string // KACHE_SOCKET_PATH or <CacheDir>/daemon.sock
+	Socket   string // KACHE_SOCKET_PATH or <CacheDir>/daemon.sock, or ShortSocket's
+	// ShortSocket says that <CacheDir>/daemon.sock was over the OS limit
+	// and Socket is a short stand-in (see shortSocket); status shows it.
+	ShortSocket bool
 }
 
 // ErrSocketPath marks a socket path that cannot be used.
@@ -47,17 +51,36 @@ func ResolvePaths(getenv func(string) string) (Paths, error) {
 		return Paths{}, fmt.Errorf("KACHE_CACHE_DIR: %w", err)
 	}
 	p := Paths{CacheDir: cache, Socket: filepath.Join(cache, "daemon.sock")}
-	if s := getenv("KACHE_SOCKET_PATH"); s != "" {
-		if !filepath.IsAbs(s) {
-			return Paths{}, fmt.Errorf("%w: KACHE_SOCKET_PATH=%q is not absolute; set it to an absolute path such as /tmp/kache-$UID.sock", ErrSocketPath, s)
-		}
-		p.Socket = filepath.Clean(s)
+	s := getenv("KACHE_SOCKET_PATH")
+	switch {
+	case s != "" && !filepath.IsAbs(s):
+		return Paths{}, fmt.Errorf("%w: KACHE_SOCKET_PATH=%q is not absolute; set it to an absolute path such as /tmp/kache-$UID.sock", ErrSocketPath, s)
+	case s != "":
+		p.Socket = filepath.Clean(s) // the user's choice: too long is an error
+	case len(p.Socket) > MaxSocketPath():
+		p.Socket, p.ShortSocket = shortSocket(getenv, cache), true
 	}
 	if n := len(p.Socket); n > MaxSocketPath() {
 		return Paths{}, fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit of Unix sockets on %s; set KACHE_SOCKET_PATH to a shorter absolute path (for example /tmp/kache-%d.sock)",
 			ErrSocketPath, p.Socket, n, MaxSocketPath(), runtime.GOOS, os.Getuid())
 	}
 	return p, nil
+}
+
+// shortSocket stands in for a default socket path over the OS limit (a
+// deep KACHE_CACHE_DIR): <dir>/kache-<uid>/<hash of the cache dir>.sock,
+// with dir $XDG_RUNTIME_DIR (private to the user by design) or else the
+// temp dir. The kache-<uid> directory is created 0700 and checked like any
+// socket directory (safesocket.PrepareDir), so another user who made it
+// first is refused, never trusted. The hash keeps two cache dirs apart.
+func shortSocket(getenv func(string) string, cache string) string {
+	base := getenv("XDG_RUNTIME_DIR")
+	if base == "" || !filepath.IsAbs(base) {
+		base = os.TempDir()
+	}
+	h := fnv.New64a()
+	h.Write([]byte(cache))
+	return filepath.Join(base, fmt.Sprintf("kache-%d", os.Getuid()), fmt.Sprintf("%016x.sock", h.Sum64()))
 }
 
 // userCacheDir is os.UserCacheDir driven by getenv, so tests can steer it.

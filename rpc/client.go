@@ -23,6 +23,9 @@ const (
 	// call timeout, so the daemon's own "not found in time" answer arrives
 	// before the client gives up on it.
 	remoteCheckMargin = 500 * time.Millisecond
+	// clientBufferSize fits the usual answer; readFrame grows past it for
+	// the rare large one.
+	clientBufferSize = 1 << 10
 )
 
 // Client talks to one daemon socket. It keeps one connection open across
@@ -135,26 +138,24 @@ func (c *Client) exchange(ctx context.Context, line []byte) (*Response, error) {
 // expose no file descriptor are assumed alive and rely on the
 // write-failure retry.
 func (c *Client) alive() bool {
-	sc, ok := c.conn.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	live := true
-	err = rc.Read(func(fd uintptr) bool {
+	err := withFD(c.conn, func(fd uintptr) {
 		var b [1]byte
 		// Only "nothing to read yet" is healthy: 0 bytes is EOF, and a byte
 		// would be a stray answer that puts the stream out of step.
 		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		live = errors.Is(rerr, syscall.EAGAIN) || errors.Is(rerr, syscall.EINTR)
-		return true
 	})
+	if errors.Is(err, errNoFD) {
+		return true
+	}
 	return err == nil && live
 }
 
+// connect dials the socket and makes sure its owner is this user before
+// anything is sent (see ErrImpostor). The socket file is checked only with
+// the default dialer, since a custom Dial may not use a file at all; the
+// peer's credentials are checked on any connection that has a descriptor.
 func (c *Client) connect(ctx context.Context) error {
 	dialTimeout := c.DialTimeout
 	if dialTimeout <= 0 {
@@ -162,8 +163,11 @@ func (c *Client) connect(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	dial := c.Dial
+	dial, uid := c.Dial, myUID()
 	if dial == nil {
+		if err := checkSocketFile(c.Socket, uid); err != nil {
+			return err
+		}
 		dial = dialUnix
 	}
 	nc, err := dial(dctx, c.Socket)
@@ -173,13 +177,12 @@ func (c *Client) connect(ctx context.Context) error {
 		}
 		return newDialError(c.Socket, err)
 	}
-	c.conn, c.r = nc, bufio.NewReader(nc)
+	if err := checkPeer(c.Socket, nc, uid); err != nil {
+		nc.Close()
+		return err
+	}
+	c.conn, c.r = nc, bufio.NewReaderSize(nc, clientBufferSize)
 	return nil
-}
-
-func dialUnix(ctx context.Context, socket string) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, "unix", socket)
 }
 
 // roundTrip writes line and reads the answer within ctx. sent reports
@@ -190,8 +193,13 @@ func (c *Client) roundTrip(ctx context.Context, line []byte) (resp *Response, se
 	nc.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer func() {
-		if !stop() && err == nil {
+		switch {
+		case !stop() && err == nil:
 			c.drop() // the interrupt may land on a later call: do not keep nc
+		case err == nil:
+			// Disarm the deadline: on Linux it is a timer that would shut the
+			// idle kept connection down and cost the next call a redial.
+			nc.SetDeadline(time.Time{})
 		}
 	}()
 	if _, err := nc.Write(line); err != nil {
@@ -236,7 +244,7 @@ func (c *Client) drop() error {
 func (c *Client) failure(ctx context.Context, op Op, timeout time.Duration, err error) error {
 	var de *dialError
 	switch {
-	case errors.As(err, &de):
+	case errors.As(err, &de), errors.Is(err, ErrImpostor):
 		return err
 	case errors.Is(ctx.Err(), context.Canceled):
 		return fmt.Errorf("%q call to the daemon at %s: %w", op, c.Socket, ctx.Err())
@@ -249,13 +257,19 @@ func (c *Client) failure(ctx context.Context, op Op, timeout time.Duration, err 
 	return fmt.Errorf("%q call to the daemon at %s: %w", op, c.Socket, err)
 }
 
-// answerError returns the *Error of an ok:false answer, or nil.
+// answerError returns the *Error of an ok:false answer, or nil. An answer
+// that fails without saying how (another daemon's bug, a fuzzer's input)
+// is reported as internal.
 func answerError(resp *Response) error {
 	if resp.OK {
 		return nil
 	}
 	if resp.Error == nil {
 		resp.Error = &Error{Kind: ErrInternal, Message: "the daemon answered ok:false without an error"}
+	}
+	if resp.Error.Kind == "" { // callers switch on the kind: never hand them an empty one
+		resp.Error.Kind = ErrInternal
+		resp.Error.Message = "the daemon answered ok:false without an error kind: " + resp.Error.Message
 	}
 	return resp.Error
 }

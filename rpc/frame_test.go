@@ -54,3 +54,24 @@ func TestEncodeResponseRefusesOversizedAnswer(t *testing.T) {
 		t.Fatalf("oversized answer encoded as %d bytes starting %.80q", len(line), line)
 	}
 }
+
+func TestFrameReaderChargesTheBudget(t *testing.T) {
+	// Growing a buffer holds the old and the new one at once, and both are
+	// charged: a 40000-byte line peaks at 32 KiB + 64 KiB.
+	b := &budget{max: 128 << 10}
+	long := strings.Repeat("y", 40000)
+	f := frameReader{r: bufio.NewReaderSize(strings.NewReader(long+"\n"+strings.Repeat("z", 100000)+"\n"), 16), budget: b}
+	if got, err := f.next(); err != nil || string(got) != long {
+		t.Fatalf("a line within the budget: got %d bytes, %v", len(got), err)
+	}
+	if u := b.used.Load(); u < 40000 || u > b.max {
+		t.Fatalf("a 40000-byte line holds %d bytes of a %d-byte budget", u, b.max)
+	}
+	if _, err := f.next(); !errors.Is(err, errOverBudget) {
+		t.Fatalf("a line over the budget: got %v, want errOverBudget", err)
+	}
+	f.release()
+	if u := b.used.Load(); u != 0 {
+		t.Fatalf("after release %d bytes are still charged", u)
+	}
+}

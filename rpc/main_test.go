@@ -16,7 +16,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs a helper process when the test binary is re-executed as one
+// (see helper_test.go), else the tests under goleak.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(helperEnv); role != "" {
+		os.Exit(runHelper(role))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // shortDir is a temp dir short enough for a Unix socket path.
 func shortDir(t testing.TB) string {
@@ -51,15 +58,21 @@ type testServer struct {
 // checking that Serve returned nil.
 func startServer(t testing.TB, h Handler, o ServerOptions) *testServer {
 	t.Helper()
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return serve(t, NewServer(h, o))
+}
+
+// serve runs srv on a fresh socket, for tests that adjust srv first.
+func serve(t testing.TB, srv *Server) *testServer {
+	t.Helper()
 	sock := filepath.Join(shortDir(t), "d.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	ts := &testServer{srv: NewServer(h, o), sock: sock, done: make(chan error, 1)}
+	ts := &testServer{srv: srv, sock: sock, done: make(chan error, 1)}
 	go func() { ts.done <- ts.srv.Serve(ln) }()
 	t.Cleanup(func() { ts.stop(t) })
 	return ts
@@ -175,6 +188,13 @@ func (r *recorder) Handle(_ context.Context, req *Request) *Response {
 		resp.Shutdown = &ShutdownResult{Pending: 2}
 	}
 	return resp
+}
+
+// count is how many requests reached the handler.
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.reqs)
 }
 
 func (r *recorder) last() Request {

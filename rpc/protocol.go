@@ -5,11 +5,9 @@
 package rpc
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 )
 
@@ -108,9 +106,12 @@ const (
 	ErrProtocol     ErrorKind = "protocol_mismatch"
 	ErrNoRemote     ErrorKind = "no_remote"     // no remote configured; the intent stays in the spool
 	ErrShuttingDown ErrorKind = "shutting_down" // the daemon is draining; retry against the next one
-	ErrBusy         ErrorKind = "busy"          // connection cap reached
+	ErrBusy         ErrorKind = "busy"          // connection cap or buffer budget reached
 	ErrTimeout      ErrorKind = "timeout"       // the request's deadline passed
 	ErrInternal     ErrorKind = "internal"
+	// ErrForbidden answers a connection from another user: the daemon
+	// serves only its own uid, sends this one line and closes.
+	ErrForbidden ErrorKind = "forbidden"
 )
 
 // Error is the error object of a failed response.
@@ -169,6 +170,11 @@ type QueueStats struct {
 	Failed   int    `json:"failed"`
 	Spool    int    `json:"spool"`
 	Breaker  string `json:"breaker"`
+	// Paused says why uploads are paused (the remote refused the
+	// credentials, the clock is skewed, no bucket); empty otherwise.
+	Paused string `json:"paused,omitempty"`
+	// Synced counts intents the daemon's group commit made durable.
+	Synced int64 `json:"synced"`
 }
 
 // Stats is the daemon's answer to OpStats.
@@ -185,6 +191,26 @@ type Stats struct {
 	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
 	LastBuildSession string     `json:"last_build_session,omitempty"`
 	Queue            QueueStats `json:"queue"`
+}
+
+// decodeRequest decodes one line into a Request, or answers bad_request for
+// anything that is not a JSON object with an "op": invalid JSON, but also
+// null, arrays, numbers and strings, which are valid JSON yet no request
+// (null would otherwise decode to an empty request and be reported as a
+// protocol mismatch).
+func decodeRequest(line []byte) (*Request, *Response) {
+	trimmed := bytes.TrimLeft(line, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, Fail(ErrBadRequest, "request is not a JSON object; send one object such as {\"op\":\"status\",\"proto\":%d} per line", ProtocolVersion)
+	}
+	req := new(Request)
+	if err := json.Unmarshal(line, req); err != nil {
+		return nil, Fail(ErrBadRequest, "request is not valid JSON (%v); send one JSON object per line", err)
+	}
+	if req.Op == "" {
+		return nil, Fail(ErrBadRequest, "request has no \"op\"; every request names one, such as {\"op\":\"status\",\"proto\":%d}", ProtocolVersion)
+	}
+	return req, nil
 }
 
 // check validates a decoded request's envelope: version first (a newer
@@ -246,47 +272,6 @@ func uploadMissing(a *UploadArgs) string {
 		}
 	}
 	return ""
-}
-
-// errFrameTooLarge is returned by readFrame for a line over MaxFrame.
-var errFrameTooLarge = fmt.Errorf("line exceeds %d bytes", MaxFrame)
-
-// readFrame reads one line of at most MaxFrame bytes, newline included, and
-// returns it without the newline. It never holds more than MaxFrame bytes,
-// so a peer cannot make it buffer an endless line. Unterminated data before
-// EOF is returned with io.EOF, so `printf ... | nc -U` still gets an answer.
-// The line is valid until the next read from r.
-func readFrame(r *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if len(line)+len(chunk) > MaxFrame {
-			return nil, errFrameTooLarge
-		}
-		switch {
-		case err == nil && line == nil:
-			return chunk[:len(chunk)-1], nil
-		case err == nil:
-			line = appendCapped(line, chunk)
-			return line[:len(line)-1], nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			line = appendCapped(line, chunk)
-		case errors.Is(err, io.EOF) && len(line)+len(chunk) > 0:
-			return appendCapped(line, chunk), io.EOF
-		default:
-			return nil, err
-		}
-	}
-}
-
-// appendCapped appends like append but never grows capacity past MaxFrame.
-func appendCapped(dst, src []byte) []byte {
-	if n := len(dst) + len(src); n > cap(dst) {
-		grown := make([]byte, len(dst), min(max(2*cap(dst), n), MaxFrame))
-		copy(grown, dst)
-		dst = grown
-	}
-	return append(dst, src...)
 }
 
 // encodeResponse renders resp as one line. An answer too large for a frame

@@ -3,7 +3,6 @@ package rpc
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +33,11 @@ type ServerOptions struct {
 	ReadTimeout  time.Duration // time allowed to receive each request line, idle time included (default 60s)
 	WriteTimeout time.Duration // time allowed to write each response line (default 10s)
 	Log          *slog.Logger  // default slog.Default()
+	// MaxBuffered bounds the bytes of lines longer than the 16 KiB read
+	// buffer that all connections together may hold while they arrive; a
+	// connection whose line would pass it gets one busy line and is closed
+	// (default 32 MiB). Frames are still capped at MaxFrame each.
+	MaxBuffered int
 	// OnRequest is called for every well-formed request before Handle; the
 	// daemon counts it as activity for its idle timer. It runs on the
 	// connections' goroutines, so it must be safe for concurrent use.
@@ -46,8 +50,17 @@ const (
 	DefaultReadTimeout  = 60 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultCloseTimeout = 10 * time.Second
+	DefaultMaxBuffered  = 32 << 20
 	readBufferSize      = 16 << 10
+	// maxRefusalLog bounds the uids whose refusal is remembered, so that
+	// "log once per uid" cannot itself grow without bound.
+	maxRefusalLog = 1024
 )
+
+// readerPool recycles connections' read buffers: a client process makes one
+// call per connection, and a fresh 16 KiB buffer each time was a good part
+// of the daemon's work per call.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // Server frames, bounds and dispatches requests to a Handler. It serves any
 // number of listeners; Shutdown stops them all.
@@ -57,13 +70,16 @@ type Server struct {
 	log    *slog.Logger
 	base   context.Context
 	cancel context.CancelFunc
+	uid    uint32  // the only peer uid served: the daemon's own
+	budget *budget // shared by all connections' line buffers
 
 	mu        sync.Mutex
 	closing   bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	drained   chan struct{} // closed once closing and no connection is left
-	closed    chan struct{} // closed when closing starts; wakes accept backoff
+	drained   chan struct{}   // closed once closing and no connection is left
+	closed    chan struct{}   // closed when closing starts; wakes accept backoff
+	refused   map[uint32]bool // uids already logged as refused
 }
 
 // NewServer returns a server for h with o's bounds.
@@ -80,9 +96,13 @@ func NewServer(h Handler, o ServerOptions) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = DefaultMaxBuffered
+	}
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
 		h: h, o: o, log: o.Log, base: base, cancel: cancel,
+		uid: myUID(), budget: &budget{max: int64(o.MaxBuffered)}, refused: map[uint32]bool{},
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		drained:   make(chan struct{}),
@@ -172,7 +192,10 @@ func (s *Server) isClosing() bool {
 // line is written inline: it is tiny, fits any socket buffer, and its write
 // deadline bounds the accept loop's stall.
 func (s *Server) admit(nc net.Conn) {
-	c := &conn{s: s, nc: nc, r: bufio.NewReaderSize(nc, readBufferSize)}
+	if !s.trusted(nc) {
+		return
+	}
+	c := &conn{s: s, nc: nc}
 	s.mu.Lock()
 	full, closing := len(s.conns) >= s.o.MaxConns, s.closing
 	if !full && !closing {
@@ -186,6 +209,8 @@ func (s *Server) admit(nc net.Conn) {
 		s.log.Warn("rpc: connection cap reached", "max_conns", s.o.MaxConns)
 		c.reject(Fail(ErrBusy, "the daemon is serving its maximum of %d connections; retry shortly", s.o.MaxConns))
 	default:
+		c.fr = frameReader{r: readerPool.Get().(*bufio.Reader), budget: s.budget}
+		c.fr.r.Reset(nc)
 		go c.serve()
 	}
 }
@@ -255,9 +280,12 @@ func (s *Server) closeAll() {
 	}
 }
 
-// forget removes c once its goroutine ends.
+// forget removes c once its goroutine ends and recycles its buffers.
 func (s *Server) forget(c *conn) {
 	c.nc.Close()
+	c.fr.release()
+	c.fr.r.Reset(nil)
+	readerPool.Put(c.fr.r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
@@ -277,7 +305,7 @@ func (s *Server) setBusy(c *conn, busy bool) bool {
 type conn struct {
 	s    *Server
 	nc   net.Conn
-	r    *bufio.Reader
+	fr   frameReader
 	busy bool
 }
 
@@ -287,10 +315,9 @@ func (c *conn) serve() {
 	defer c.s.forget(c)
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(c.s.o.ReadTimeout))
-		line, err := readFrame(c.r)
-		if errors.Is(err, errFrameTooLarge) {
-			c.s.log.Warn("rpc: request line over the frame cap; closing the connection", "max_frame", MaxFrame)
-			c.write(Fail(ErrTooLarge, "request line exceeds %d bytes (newline included); the connection is closed", MaxFrame))
+		line, err := c.fr.next()
+		if resp := c.s.frameError(err); resp != nil {
+			c.write(resp)
 			return
 		}
 		if len(line) > 0 && !c.answer(line) {
@@ -300,6 +327,20 @@ func (c *conn) serve() {
 			return // EOF, read deadline, or closed by Shutdown: leave silently
 		}
 	}
+}
+
+// frameError turns a read error that ends the connection with an answer
+// into that answer; other errors (EOF, deadline) end it silently.
+func (s *Server) frameError(err error) *Response {
+	switch {
+	case errors.Is(err, errFrameTooLarge):
+		s.log.Warn("rpc: request line over the frame cap; closing the connection", "max_frame", MaxFrame)
+		return Fail(ErrTooLarge, "request line exceeds %d bytes (newline included); the connection is closed", MaxFrame)
+	case errors.Is(err, errOverBudget):
+		s.log.Warn("rpc: unfinished request lines fill the buffer budget; closing the connection", "max_buffered", s.o.MaxBuffered)
+		return Fail(ErrBusy, "the daemon is already holding %d bytes of unfinished requests from all connections; retry shortly, or send fewer entries per call", s.o.MaxBuffered)
+	}
+	return nil
 }
 
 // answer handles one line and reports whether the connection may go on.
@@ -343,17 +384,17 @@ func isBlank(line []byte) bool {
 
 // respond decodes and checks one request line and runs the handler on it.
 func (s *Server) respond(line []byte) *Response {
-	var req Request
-	if err := json.Unmarshal(line, &req); err != nil {
-		return Fail(ErrBadRequest, "request is not valid JSON (%v); send one JSON object per line", err)
+	req, resp := decodeRequest(line)
+	if resp == nil {
+		resp = check(req)
 	}
-	if resp := check(&req); resp != nil {
+	if resp != nil {
 		return resp
 	}
 	if s.o.OnRequest != nil {
 		s.o.OnRequest()
 	}
-	return s.handle(&req)
+	return s.handle(req)
 }
 
 // handle runs the handler, turning a panic or a nil answer into an

@@ -258,3 +258,24 @@ func TestServeAfterCloseReturnsNil(t *testing.T) {
 		t.Fatal("Serve after Close left the listener open")
 	}
 }
+
+func TestNonObjectRequestsAreBadRequests(t *testing.T) {
+	var seen atomic.Int32
+	ts := startServer(t, &recorder{}, ServerOptions{OnRequest: func() { seen.Add(1) }})
+	c := dialRaw(t, ts.sock)
+	for _, line := range []string{`null`, ` null `, `[]`, `[{"op":"status","proto":1}]`, `1`, `-0.5e3`, `"status"`, `true`, `{}`, `{"proto":1}`, `{"op":"","proto":1}`, `{"op":null,"proto":1}`} {
+		c.send(line + "\n")
+		resp := c.recv()
+		wantKind(t, resp, ErrBadRequest)
+		if !strings.Contains(resp.Error.Message, `"op"`) && !strings.Contains(resp.Error.Message, "JSON object") {
+			t.Errorf("%s: message %q should say a request is a JSON object with an op", line, resp.Error.Message)
+		}
+	}
+	c.send(statusLine)
+	if !c.recv().OK {
+		t.Fatal("the connection did not survive bad requests")
+	}
+	if n := seen.Load(); n != 1 {
+		t.Errorf("OnRequest ran %d times, want once (for the status line only)", n)
+	}
+}

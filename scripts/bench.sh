@@ -10,15 +10,21 @@
 #      the whole `kache upload --key K F` process
 #   5. epoch detection: binary renamed over, until the old daemon is gone
 #   6. `kache daemon restart` of a SIGSTOPped daemon
+#   7. scaling: 100 to 100 000 entries queued at once (enqueue rate, start-up
+#      with them in the spool, time to drain, the daemon's peak RSS)
+#   8. idle footprint: RSS and context switches over 10 s, vs an idle sccache
 # then rewrites the generated block of docs/benchmarks.md (the reading
 # below the block is kept). Installs missing peers with apt-get. Every
 # process it starts carries KACHE_BENCH_WORK in its environment, which is
 # how the exit trap finds and ends them. Paths must not contain spaces
 # (hyperfine -N splits commands on whitespace).
 # Knobs: BENCH_ROUNDS (hyperfine rounds, default 5), BENCH_TP_RUNS (runs per
-# throughput case, default 5).
+# throughput case, default 5), BENCH_SCALE (entry counts of section 7),
+# BENCH_ONLY (space-separated section functions to run, e.g. "bench_scale";
+# the doc is then not rewritten).
 set -Eeuo pipefail
 bin=$(realpath "${1:-bin/kache}")
+daemon_bin=$(dirname "$bin")/kache-daemon
 repo=$(cd "$(dirname "$0")/.." && pwd)
 doc=$repo/docs/benchmarks.md
 rounds=${BENCH_ROUNDS:-5}
@@ -28,6 +34,8 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 say() { printf '%s\n' "$*"; }
 section() { printf '\n== %s\n' "$*"; }
 [ -x "$bin" ] || die "$bin is not an executable kache binary; run: make build"
+[ -x "$daemon_bin" ] || die "$daemon_bin is missing: kache runs kache-daemon beside it; run: make build"
+scale_sizes=${BENCH_SCALE:-100 1000 10000 100000}
 
 # --- setup and cleanup -------------------------------------------------------
 
@@ -270,8 +278,8 @@ kache_run() {
 	"$bin" daemon stop >"$W/stop.out" 2>&1
 	t2=$(us_now)
 	n=$(objects "$prefix")
-	want=$((2 * $(wc -l <"$W/$set.list"))) # data object + manifest
-	[ "$n" -eq "$want" ] || say "  WARNING: kache run $2 of $set left $n objects, want $want: $(tail -n 1 "$W/stop.out")"
+	want=$(wc -l <"$W/$set.list") # one object per entry (remote format v2)
+	[ "$n" -ge "$want" ] || say "  WARNING: kache run $2 of $set left $n objects, want $want: $(tail -n 1 "$W/stop.out")"
 	awk -v a="$t0" -v b="$t2" 'BEGIN {print (b-a)/1e6}' >>"$W/tp.$set.k"
 	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/tp.$set.kcall"
 }
@@ -340,8 +348,14 @@ bench_enqueue() {
 	local_daemon up
 	"$bin" daemon start >/dev/null
 	head -c 100000 /dev/urandom >"$W/artifact.rlib"
-	hf "$W/upload.k" 30 "" "$bin upload --quiet --key bench-artifact $W/artifact.rlib"
-	row "\`kache upload --key K F\` whole process" "$(f2 "$(median "$W/upload.k")") ms" "" "" "" ""
+	local r um vm d
+	for r in $(seq "$rounds"); do
+		hf "$W/upload.k" 30 "" "$bin upload --quiet --key bench-artifact $W/artifact.rlib"
+		hf "$W/upload.v" 30 "" "$bin --version"
+	done
+	um=$(median "$W/upload.k") vm=$(median "$W/upload.v")
+	d=$(awk -v a="$um" -v b="$vm" 'BEGIN {printf "%.2f", a-b}')
+	row "\`kache upload --key K F\` whole process, over \`kache --version\`" "$(f2 "$um") ms (+$d ms)" "$(f2 "$vm") ms" "" "≤ +1 ms" "$(within "$d" 1)"
 	"$bin" daemon stop >/dev/null 2>&1
 }
 
@@ -381,7 +395,8 @@ bench_epoch() {
 	exe=$e/b/kache
 	for i in $(seq 10); do
 		cp "$bin" "$exe"
-		touch -d '1 hour ago' "$exe"
+		cp "$daemon_bin" "$e/b/kache-daemon"
+		touch -d '1 hour ago' "$exe" "$e/b/kache-daemon"
 		"$exe" daemon start >/dev/null
 		pid=$(daemon_pid "$exe")
 		watching "$pid" || say "  WARNING: run $i: no inotify watch seen on the daemon"
@@ -428,6 +443,88 @@ bench_restart() {
 	local m x
 	m=$(median "$W/restart") x=$(maxof "$W/restart")
 	row "restart of a SIGSTOPped daemon (median / max of 5)" "$(f2 "$m") / $(f2 "$x") ms" "" "" "< 3000 ms" "$(within "$m" 2999.999) (max $(within "$x" 2999.999))"
+}
+
+# --- 7: scaling ------------------------------------------------------------------
+
+# spool_count DIR: intent files in a spool.
+spool_count() { find "$1" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l; }
+
+# hwm PID: the process's peak RSS in MB.
+hwm() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# scale_one N: N entries handed over to a daemon whose S3 is down (they
+# stay), then a daemon with S3 up started on that spool: its start-up time,
+# the time until the spool is empty, its peak RSS.
+scale_one() {
+	local n=$1 d=$W/scale$1 t0 t1 t2 t3 pid left
+	mkdir -p "$d/src"
+	(cd "$d/src" && seq "$n" | split -l 1 -a 6 -d - f) # N tiny files
+	(cd "$d/src" && for f in *; do echo "k$f=$d/src/$f"; done) >"$d/list"
+	export KACHE_CACHE_DIR=$d/cache KACHE_SOCKET_PATH=$d.sock KACHE_S3_PREFIX=scale$n/
+	KACHE_S3_ENDPOINT=http://127.0.0.1:9 "$bin" daemon start >/dev/null
+	t0=$(us_now)
+	"$bin" upload --quiet --from "$d/list"
+	t1=$(us_now)
+	"$bin" daemon stop >/dev/null 2>&1
+	left=$(spool_count "$d/cache/upload-queue")
+	t2=$(us_now)
+	"$bin" daemon start >/dev/null
+	t3=$(us_now)
+	pid=$(daemon_pid)
+	while [ "$(spool_count "$d/cache/upload-queue")" -gt 0 ]; do sleep 0.05; done
+	local t4
+	t4=$(us_now)
+	local rss
+	rss=$(hwm "$pid")
+	"$bin" daemon stop >/dev/null 2>&1
+	local rate drain per
+	rate=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n/((b-a)/1e6)}')
+	drain=$(awk -v a="$t3" -v b="$t4" 'BEGIN {printf "%.2f", (b-a)/1e6}')
+	per=$(awk -v a="$t3" -v b="$t4" -v n="$n" 'BEGIN {printf "%.0f", (b-a)/n}')
+	row "scale: $n entries ($left kept in the spool)" "enqueue $rate/s; start $(ms_between "$t2" "$t3") ms; drain $drain s ($per µs/entry); peak RSS $rss MB" "" "" "flat per entry, bounded RSS, start not delayed" ""
+	rm -rf "$d"
+}
+
+bench_scale() {
+	section "7. scaling: entries queued at once, a daemon starting on them, draining to versitygw"
+	"$repo/scripts/versitygw.sh" start "$W/gw2"
+	(
+		# shellcheck disable=SC1091
+		. "$W/gw2/env"
+		export KACHE_CONFIG=$W/scale.toml KACHE_S3_CONCURRENCY=16 KACHE_DAEMON_IDLE_TIMEOUT=0
+		unset KACHE_REMOTE_DIR KACHE_LOG
+		printf 'drain_timeout_secs = 1\n' >"$KACHE_CONFIG"
+		local n
+		for n in $scale_sizes; do scale_one "$n"; done
+	)
+	"$repo/scripts/versitygw.sh" stop "$W/gw2" 2>/dev/null
+}
+
+# --- 8: idle footprint -------------------------------------------------------------
+
+# ctxsw PID: voluntary + involuntary context switches so far.
+ctxsw() { awk '/ctxt_switches/ {s += $2} END {print s}' "/proc/$1/status"; }
+
+bench_idle() {
+	section "8. idle footprint: RSS and wake-ups of an idle daemon over 10 s, vs an idle sccache server"
+	local_daemon idle
+	"$bin" daemon start >/dev/null
+	sccache --start-server >/dev/null 2>&1
+	local kp sp k0 s0
+	kp=$(daemon_pid) sp=$(pgrep -n -f 'sccache' || true)
+	sleep 2 # let both settle after start
+	k0=$(ctxsw "$kp") s0=$([ -n "$sp" ] && ctxsw "$sp" || echo 0)
+	sleep 10
+	local krss srss kcs scs
+	krss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$kp/status")
+	srss=$([ -n "$sp" ] && awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$sp/status" || echo nan)
+	kcs=$(($(ctxsw "$kp") - k0)) scs=$([ -n "$sp" ] && echo $(($(ctxsw "$sp") - s0)) || echo nan)
+	awk '/^(Rss|Pss_Anon|Pss_File)/ {printf "%s %s kB; ", $1, $2}' "/proc/$kp/smaps_rollup" >"$W/smaps"
+	row "idle daemon RSS (context switches in 10 s)" "$krss MB ($kcs)" "$srss MB ($scs)" "$(ratio "$krss" "$srss")" "ratio ≤ 1.5, 0 switches" "$(within "$(ratio "$krss" "$srss")" 1.5)"
+	runs "idle kache daemon /proc/PID/smaps_rollup: $(cat "$W/smaps")"
+	"$bin" daemon stop >/dev/null 2>&1
+	sccache --stop-server >/dev/null 2>&1 || true
 }
 
 # --- the report ---------------------------------------------------------------
@@ -505,6 +602,7 @@ printf '' >"$W/none.toml"
 # this shell interrupts `wait` at once, so the traps clean up at once
 # instead of after the section (bash runs traps only between commands).
 step() {
+	case " ${BENCH_ONLY:-$1} " in *" $1 "*) ;; *) return 0 ;; esac
 	"$@" &
 	wait $!
 }
@@ -519,8 +617,11 @@ step bench_throughput
 step bench_enqueue
 step bench_epoch
 step bench_restart
+step bench_scale
+step bench_idle
 section "results"
 cat "$table"
+[ -n "${BENCH_ONLY:-}" ] && { say "BENCH_ONLY set: docs/benchmarks.md left as it was"; exit 0; }
 write_doc
 say ""
 say "wrote $doc"

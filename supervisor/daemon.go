@@ -76,6 +76,7 @@ type Daemon struct {
 	sigs     <-chan os.Signal // SIGTERM/SIGINT, caught from the start of Run
 	notified chan os.Signal   // the channel given to signal.Notify, if any
 	pool     *uploader.Pool
+	trim     *trimmer
 	remote   uploader.Remote // nil: no remote configured
 	srv      *rpc.Server
 	ln       net.Listener
@@ -144,6 +145,7 @@ func newDaemon(o Options) (*Daemon, error) {
 		handoverDone: make(chan handoverResult, 1), retry: newRetryTimer()}
 	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
 	d.activity.init(d.started)
+	d.trim = newTrimmer()
 	d.machine = transitions.NewDaemon(d.callbacks())
 	return d, nil
 }

@@ -12,7 +12,14 @@ import (
 // read by the loop, so the hot path never waits on the loop.
 type activity struct{ last atomic.Int64 }
 
-func (a *activity) touch()           { a.last.Store(time.Now().UnixNano()) }
+func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
+
+// onRequest is the RPC server's hook for every request: it is activity,
+// and it arms the trim of the next quiet period.
+func (d *Daemon) onRequest() {
+	d.activity.touch()
+	d.trim.activity()
+}
 func (a *activity) at() time.Time    { return time.Unix(0, a.last.Load()) }
 func (a *activity) init(t time.Time) { a.last.Store(t.UnixNano()) }
 
@@ -79,13 +86,23 @@ func (d *Daemon) onIdle(ctx context.Context, it *idleTimer) {
 		return
 	}
 	deadline, ok := d.idleDeadline(0)
-	if !ok {
-		it.reset(min(it.timeout, busyRecheck))
-		return
-	}
-	if left := time.Until(deadline); left > 0 {
-		it.reset(left)
+	exit, wait := idleVerdict(time.Now(), deadline, ok, it.timeout)
+	if !exit {
+		it.reset(wait)
 		return
 	}
 	d.fire(ctx, event{states.IdleTimeout, "no requests or uploads for " + it.timeout.String()})
+}
+
+// idleVerdict decides, at now, whether the daemon exits idle, or how long
+// the timer waits before looking again: the time left to the deadline, or,
+// while work holds the exit off (held), at most busyRecheck.
+func idleVerdict(now, deadline time.Time, free bool, timeout time.Duration) (exit bool, wait time.Duration) {
+	if !free {
+		return false, min(timeout, busyRecheck)
+	}
+	if left := deadline.Sub(now); left > 0 {
+		return false, left
+	}
+	return true, 0
 }

@@ -38,6 +38,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	if err := spawn.NotifyReady(); err != nil {
 		d.o.Log.Warn("cannot tell the starting client we are ready", "err", err)
 	}
+	d.trim.activity() // start-up itself: trim once it is over
 	defer stopWatch()
 	for d.state().state != states.Stopped {
 		select {
@@ -54,6 +55,10 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.onSignal(ctx, s)
 		case <-idle.C():
 			d.onIdle(ctx, idle)
+		case <-d.trim.wake:
+			d.trim.t.Reset(quietFor)
+		case <-d.trim.t.C:
+			d.onTrimTimer()
 		case rep := <-d.drainDone:
 			d.report = rep
 			d.fire(ctx, event{states.DrainDone, drainCause(rep)})

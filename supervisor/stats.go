@@ -48,7 +48,7 @@ func (d *Daemon) queue() rpc.QueueStats { return queueOf(d.pool.Stats()) }
 
 func queueOf(ps uploader.Stats) rpc.QueueStats {
 	return rpc.QueueStats{Queued: ps.Queued, InFlight: ps.InFlight, Failed: ps.FailedIntents,
-		Spool: ps.Spool, Breaker: ps.Breaker}
+		Spool: ps.Spool, Breaker: ps.Breaker, Paused: ps.PausedReason, Synced: ps.Synced}
 }
 
 func (d *Daemon) remoteName() string {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -26,17 +27,24 @@ type FileRecord struct {
 	Mode   uint32 `json:"mode"` // Unix permission bits, e.g. 420 for 0644
 }
 
+// packStats counts what an archive unpacks to, for the v2 metadata that
+// bounds the unpacker.
+type packStats struct {
+	entries  int   // tar members
+	unpacked int64 // bytes of regular files
+}
+
 // packDir streams dir as a zstd-compressed tar into w: directories, regular
-// files and symlinks under relative paths, in lexical order. It returns the
-// records of the regular files. A source that vanished or cannot be read is
-// a Permanent error naming the path.
-func packDir(ctx context.Context, dir string, w io.Writer) ([]FileRecord, error) {
+// files and symlinks under relative paths, in lexical order. A source that
+// vanished or cannot be read, or a symlink pointing out of dir, is a
+// Permanent error naming the path.
+func packDir(ctx context.Context, dir string, w io.Writer) (packStats, error) {
+	var st packStats
 	zw, err := zstd.NewWriter(w)
 	if err != nil {
-		return nil, fmt.Errorf("zstd writer: %w", err)
+		return st, fmt.Errorf("zstd writer: %w", err)
 	}
 	tw := tar.NewWriter(zw)
-	var recs []FileRecord
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return sourceErr(p, err)
@@ -48,10 +56,9 @@ func packDir(ctx context.Context, dir string, w io.Writer) ([]FileRecord, error)
 		if err != nil {
 			return err
 		}
-		rec, err := packEntry(tw, p, filepath.ToSlash(rel))
-		if rec != nil {
-			recs = append(recs, *rec)
-		}
+		n, err := packEntry(tw, p, filepath.ToSlash(rel))
+		st.entries++
+		st.unpacked += n
 		return err
 	})
 	if err == nil {
@@ -60,14 +67,15 @@ func packDir(ctx context.Context, dir string, w io.Writer) ([]FileRecord, error)
 	if cerr := zw.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("zstd: %w", cerr)
 	}
-	return recs, err
+	return st, err
 }
 
-// packEntry writes one path to the tar; a regular file also yields its record.
-func packEntry(tw *tar.Writer, p, rel string) (*FileRecord, error) {
+// packEntry writes one path to the tar and returns the bytes of a regular
+// file's content.
+func packEntry(tw *tar.Writer, p, rel string) (int64, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return nil, sourceErr(p, err)
+		return 0, sourceErr(p, err)
 	}
 	hdr := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime(), Format: tar.FormatPAX}
 	switch {
@@ -77,43 +85,54 @@ func packEntry(tw *tar.Writer, p, rel string) (*FileRecord, error) {
 		hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
 	case fi.Mode()&fs.ModeSymlink != 0:
 		if hdr.Linkname, err = os.Readlink(p); err != nil {
-			return nil, sourceErr(p, err)
+			return 0, sourceErr(p, err)
+		}
+		if !linkStaysInside(rel, hdr.Linkname) {
+			return 0, Permanent(fmt.Errorf("source %s: symlink to %q points out of the entry (an entry may hold only symlinks that stay inside it)", p, hdr.Linkname))
 		}
 		hdr.Typeflag = tar.TypeSymlink
 	default:
-		return nil, Permanent(fmt.Errorf("source %s: unsupported file type %s (an entry may hold only regular files, directories and symlinks)", p, fi.Mode().Type()))
+		return 0, Permanent(fmt.Errorf("source %s: unsupported file type %s (an entry may hold only regular files, directories and symlinks)", p, fi.Mode().Type()))
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
-		return nil, fmt.Errorf("archive %s: %w", p, err)
+		return 0, fmt.Errorf("archive %s: %w", p, err)
 	}
-	return nil, nil
+	return 0, nil
 }
 
-// packFile copies exactly the size the file had when opened, hashing it on
-// the way, so a file that changes mid-way fails instead of producing an
-// archive that disagrees with its manifest.
-func packFile(tw *tar.Writer, p string, hdr *tar.Header) (*FileRecord, error) {
+// linkStaysInside reports whether a symlink at rel (slash-separated,
+// relative to the entry) with target resolves inside the entry: a relative
+// target that does not climb out. An absolute target never does.
+func linkStaysInside(rel, target string) bool {
+	if target == "" || path.IsAbs(target) || filepath.IsAbs(target) || strings.Contains(target, `\`) {
+		return false
+	}
+	return filepath.IsLocal(path.Join(path.Dir(rel), target))
+}
+
+// packFile copies exactly the size the file had when opened, so a file
+// that shrinks mid-way fails instead of producing a short archive member.
+func packFile(tw *tar.Writer, p string, hdr *tar.Header) (int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, sourceErr(p, err)
+		return 0, sourceErr(p, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, sourceErr(p, err)
+		return 0, sourceErr(p, err)
 	}
 	hdr.Typeflag, hdr.Size, hdr.ModTime = tar.TypeReg, fi.Size(), fi.ModTime()
 	if err := tw.WriteHeader(hdr); err != nil {
-		return nil, fmt.Errorf("archive %s: %w", p, err)
+		return 0, fmt.Errorf("archive %s: %w", p, err)
 	}
-	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(tw, h), f, fi.Size()); err != nil {
+	if _, err := io.CopyN(tw, f, fi.Size()); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: %s shrank while being archived", ErrSourceChanged, p)
+			return 0, fmt.Errorf("%w: %s shrank while being archived", ErrSourceChanged, p)
 		}
-		return nil, fmt.Errorf("archive %s: %w", p, sourceErr(p, err))
+		return 0, fmt.Errorf("archive %s: %w", p, sourceErr(p, err))
 	}
-	return &FileRecord{Path: hdr.Name, Size: fi.Size(), SHA256: hex.EncodeToString(h.Sum(nil)), Mode: uint32(fi.Mode().Perm())}, nil
+	return fi.Size(), nil
 }
 
 // ErrSourceChanged: the source changed while it was read. Worth a retry
@@ -132,13 +151,20 @@ func sourceErr(p string, err error) error {
 	return err
 }
 
-// unpackDir extracts a tar.zst stream into the empty directory dest and
-// checks it against the manifest's records: every listed file present with
-// its size and sha256, nothing unlisted. Paths must be relative and stay
-// inside dest; os.Root also refuses to follow a symlink out of it. verify
-// runs once the archive is read and before directory modes are applied, so
-// a failed check leaves a tree that is easy to remove.
-func unpackDir(ctx context.Context, r io.Reader, dest string, want []FileRecord, verify func() error) error {
+// maxDecoderWindow bounds the zstd window the decoder accepts (and so its
+// memory): kache's own archives use the encoder's default 8 MiB window.
+const maxDecoderWindow = 16 << 20
+
+// unpackDir extracts a tar.zst stream into the empty directory dest. Paths
+// must be relative and stay inside dest; os.Root also refuses to follow a
+// symlink out of it, and a symlink whose target leaves the entry is
+// refused. The members and the bytes of regular files are capped by m's
+// limits (a zip bomb stops with ErrCorrupt, not a full disk). A v1 entry is
+// also checked against its manifest's records: every listed file present
+// with its size and sha256, nothing unlisted. verify runs once the archive
+// is read and before directory modes are applied, so a failed check leaves
+// a tree that is easy to remove.
+func unpackDir(ctx context.Context, r io.Reader, dest string, m *Manifest, verify func() error) error {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
 		return err
@@ -147,20 +173,18 @@ func unpackDir(ctx context.Context, r io.Reader, dest string, want []FileRecord,
 	// Concurrency 1 decodes in this goroutine, so verify reads r after the
 	// decoder, never alongside it.
 	src := &errRecorder{r: r}
-	zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
+	zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxDecoderWindow),
+		zstd.WithDecoderMaxMemory(maxDecoderWindow*2))
 	if err != nil {
 		return fmt.Errorf("zstd reader: %w", err)
 	}
-	u := &unpacker{root: root, src: src, want: map[string]FileRecord{}, seen: map[string]bool{}}
-	for _, rec := range want {
-		u.want[rec.Path] = rec
-	}
+	u := newUnpacker(root, src, m)
 	err = u.run(ctx, tar.NewReader(zr))
 	zr.Close()
 	if err != nil {
 		return err
 	}
-	if len(u.seen) != len(u.want) {
+	if u.listed && len(u.seen) != len(u.want) {
 		return fmt.Errorf("%w: archive holds %d of the %d files its manifest lists", ErrCorrupt, len(u.seen), len(u.want))
 	}
 	if err := verify(); err != nil {
@@ -171,11 +195,23 @@ func unpackDir(ctx context.Context, r io.Reader, dest string, want []FileRecord,
 
 // unpacker holds the state of one extraction.
 type unpacker struct {
-	root *os.Root
-	src  *errRecorder // the downloaded bytes, before decoding
-	want map[string]FileRecord
-	seen map[string]bool
-	dirs []*tar.Header // modes and times are set last, children first
+	root    *os.Root
+	src     *errRecorder // the downloaded bytes, before decoding
+	listed  bool         // v1: files are checked against want
+	want    map[string]FileRecord
+	seen    map[string]bool
+	dirs    []*tar.Header // modes and times are set last, children first
+	members int           // left before the member cap
+	budget  int64         // regular-file bytes left before the size cap
+}
+
+func newUnpacker(root *os.Root, src *errRecorder, m *Manifest) *unpacker {
+	u := &unpacker{root: root, src: src, listed: m.Version < FormatVersion, want: map[string]FileRecord{}, seen: map[string]bool{}}
+	u.members, u.budget = m.limits()
+	for _, rec := range m.Files {
+		u.want[rec.Path] = rec
+	}
+	return u
 }
 
 func (u *unpacker) run(ctx context.Context, tr *tar.Reader) error {
@@ -201,6 +237,9 @@ func (u *unpacker) entry(hdr *tar.Header, tr io.Reader) error {
 	if !filepath.IsLocal(name) || strings.Contains(name, `\`) {
 		return fmt.Errorf("%w: unsafe path (absolute or with ..)", ErrCorrupt)
 	}
+	if u.members--; u.members < 0 {
+		return fmt.Errorf("%w: more archive members than its metadata declares", ErrCorrupt)
+	}
 	if err := u.root.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
@@ -209,20 +248,28 @@ func (u *unpacker) entry(hdr *tar.Header, tr io.Reader) error {
 		u.dirs = append(u.dirs, hdr)
 		return u.root.MkdirAll(name, 0o755)
 	case tar.TypeSymlink:
+		if !linkStaysInside(filepath.ToSlash(name), hdr.Linkname) {
+			return fmt.Errorf("%w: symlink to %q points out of the entry", ErrCorrupt, hdr.Linkname)
+		}
 		return u.root.Symlink(hdr.Linkname, name)
 	case tar.TypeReg:
+		if hdr.Size < 0 || hdr.Size > u.budget {
+			return fmt.Errorf("%w: the archive unpacks to more bytes than its metadata declares (refused as a possible zip bomb)", ErrCorrupt)
+		}
+		u.budget -= hdr.Size
 		return u.file(name, hdr, tr)
 	}
 	return fmt.Errorf("%w: unsupported tar entry type %q", ErrCorrupt, hdr.Typeflag)
 }
 
-// file writes one regular file, checking it against its record.
+// file writes one regular file; in a v1 entry it is checked against its
+// record.
 func (u *unpacker) file(name string, hdr *tar.Header, tr io.Reader) error {
 	rec, ok := u.want[name]
-	if !ok || u.seen[name] {
+	if u.listed && (!ok || u.seen[name]) {
 		return fmt.Errorf("%w: not listed in the manifest, or listed once and found twice", ErrCorrupt)
 	}
-	if hdr.Size != rec.Size {
+	if u.listed && hdr.Size != rec.Size {
 		return fmt.Errorf("%w: size %d, manifest says %d", ErrCorrupt, hdr.Size, rec.Size)
 	}
 	f, err := u.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -230,7 +277,7 @@ func (u *unpacker) file(name string, hdr *tar.Header, tr io.Reader) error {
 		return err
 	}
 	h := sha256.New()
-	in := &errRecorder{r: tr}
+	in := &errRecorder{r: io.LimitReader(tr, hdr.Size)}
 	_, err = io.Copy(io.MultiWriter(f, h), in)
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -241,11 +288,11 @@ func (u *unpacker) file(name string, hdr *tar.Header, tr io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != rec.SHA256 {
+	if got := hex.EncodeToString(h.Sum(nil)); u.listed && got != rec.SHA256 {
 		return fmt.Errorf("%w: sha256 %s, manifest says %s", ErrCorrupt, got, rec.SHA256)
 	}
 	u.seen[name] = true
-	return u.setMeta(name, fs.FileMode(rec.Mode).Perm(), hdr.ModTime)
+	return u.setMeta(name, fs.FileMode(hdr.Mode).Perm(), hdr.ModTime)
 }
 
 // decodeErr marks a failure to decode the archive as ErrCorrupt when the

@@ -110,7 +110,7 @@ func TestGetEntryEmptyDir(t *testing.T) {
 	src := t.TempDir()
 	must(t, os.Mkdir(filepath.Join(src, "sub"), 0o755))
 	ctx := testCtx(t)
-	_, err = uploader.PutEntry(ctx, d, "empty", src)
+	_, _, err = uploader.PutEntry(ctx, d, "empty", src, t.TempDir())
 	must(t, err)
 	dest := filepath.Join(t.TempDir(), "empty")
 	_, found, err := uploader.GetEntry(ctx, d, "empty", dest)

@@ -10,7 +10,19 @@ const (
 	BreakerClosed   = "closed"
 	BreakerOpen     = "open"
 	BreakerHalfOpen = "half_open"
+	// BreakerPaused: the remote refused us for a reason no retry of an
+	// entry can fix (credentials, clock skew, missing bucket). Uploads wait
+	// and one probe retries on a schedule (DefaultPauseRetry, doubling up
+	// to pauseCeiling); Stats.PausedReason says why.
+	BreakerPaused = "paused"
 )
+
+// DefaultPauseRetry is the first wait of a paused remote before a probe.
+const DefaultPauseRetry = 30 * time.Second
+
+// pauseCeiling caps the doubling of the pause's wait, as a multiple of the
+// first wait.
+const pauseCeiling = 10
 
 // Breaker is a circuit breaker in front of the remote. After threshold
 // consecutive transient failures it opens, and callers wait instead of
@@ -36,6 +48,10 @@ type Breaker struct {
 	openedAt time.Time
 	probing  bool
 	changed  chan struct{}
+
+	pauseBase time.Duration // first wait of a pause
+	pauses    int           // consecutive pauses, for the doubling
+	reason    string        // why paused; kept until a probe succeeds
 }
 
 // NewBreaker returns a closed breaker. now is the clock (time.Now in
@@ -45,7 +61,7 @@ func NewBreaker(threshold int, cooldown time.Duration, now func() time.Time) *Br
 		threshold = 1
 	}
 	return &Breaker{threshold: threshold, cooldown: cooldown, now: now,
-		state: BreakerClosed, changed: make(chan struct{})}
+		state: BreakerClosed, changed: make(chan struct{}), pauseBase: DefaultPauseRetry}
 }
 
 // Allow asks to make one call. ok true lets it through; probe true marks it
@@ -58,8 +74,8 @@ func (b *Breaker) Allow() (probe, ok bool, wait time.Duration) {
 	if b.state == BreakerClosed {
 		return false, true, 0
 	}
-	if b.state == BreakerOpen {
-		left := b.cooldown - b.now().Sub(b.openedAt)
+	if b.state == BreakerOpen || b.state == BreakerPaused {
+		left := b.wait() - b.now().Sub(b.openedAt)
 		if left > 0 {
 			return false, false, left
 		}
@@ -78,7 +94,7 @@ func (b *Breaker) Success(probe bool) {
 	defer b.mu.Unlock()
 	if probe {
 		b.probing = false
-		b.failures = 0
+		b.failures, b.pauses, b.reason = 0, 0, ""
 		b.set(BreakerClosed)
 		return
 	}
@@ -103,6 +119,51 @@ func (b *Breaker) Failure(probe bool) {
 	if b.failures >= b.threshold {
 		b.open()
 	}
+}
+
+// Pause reports a call the remote refused for a reason of its
+// configuration (see PausedError): every caller waits, and a probe retries
+// after the pause's wait, which doubles on every failed probe up to
+// pauseCeiling times the first. A straggler's pause while already paused
+// only refreshes the reason.
+func (b *Breaker) Pause(probe bool, reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if probe {
+		b.probing = false
+	} else if b.state == BreakerPaused || b.state == BreakerHalfOpen {
+		b.reason = reason
+		return
+	}
+	b.pauses++
+	b.reason = reason
+	b.openedAt = b.now()
+	b.failures = 0
+	b.set(BreakerPaused)
+	b.notify() // a repeated pause changes the wait
+}
+
+// PausedReason is why the remote is paused, or "" when it is not (it is
+// kept while a probe is in flight after a pause).
+func (b *Breaker) PausedReason() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == BreakerPaused || b.state == BreakerHalfOpen {
+		return b.reason
+	}
+	return ""
+}
+
+// wait is how long the current open or paused state lasts.
+func (b *Breaker) wait() time.Duration {
+	if b.state != BreakerPaused {
+		return b.cooldown
+	}
+	d := b.pauseBase
+	for i := 1; i < b.pauses && d < b.pauseBase*pauseCeiling; i++ {
+		d *= 2
+	}
+	return min(d, b.pauseBase*pauseCeiling)
 }
 
 // Release reports a call that says nothing about the remote's health (it was
@@ -135,7 +196,7 @@ func (b *Breaker) Changed() <-chan struct{} {
 
 func (b *Breaker) open() {
 	b.openedAt = b.now()
-	b.failures = 0
+	b.failures, b.pauses, b.reason = 0, 0, ""
 	b.set(BreakerOpen)
 }
 

@@ -127,3 +127,43 @@ func TestBreakerReleasedProbeLetsAnotherProbe(t *testing.T) {
 		t.Fatalf("state = %s, want half_open", got)
 	}
 }
+
+// TestBreakerPauseProbesOnADoublingSchedule: a pause holds every caller for
+// the pause's wait, whatever the failure threshold; each failed probe
+// doubles the wait up to the ceiling; a successful probe closes it and
+// clears the reason, which stays visible while the probe is in flight.
+func TestBreakerPauseProbesOnADoublingSchedule(t *testing.T) {
+	b, clk, changes := newTestBreaker(5, 10*time.Second)
+	b.pauseBase = 30 * time.Second
+	mustAllow(t, b, false)
+	b.Pause(false, "403 SignatureDoesNotMatch")
+	if b.State() != BreakerPaused || b.PausedReason() != "403 SignatureDoesNotMatch" {
+		t.Fatalf("after a pause: %s %q", b.State(), b.PausedReason())
+	}
+	b.Pause(false, "403 again") // a straggler does not restart the wait
+	clk.advance(10 * time.Second)
+	mustRefuse(t, b, 20*time.Second)
+	want := 30 * time.Second
+	for range 6 {
+		clk.advance(want)
+		mustAllow(t, b, true)
+		if b.PausedReason() == "" {
+			t.Fatal("the reason vanished while the probe is in flight")
+		}
+		b.Pause(true, "403 still")
+		want = min(2*want, 30*time.Second*pauseCeiling)
+		mustRefuse(t, b, want)
+	}
+	if want != 300*time.Second {
+		t.Fatalf("the wait reached %v, want the 5 min ceiling", want)
+	}
+	clk.advance(want)
+	mustAllow(t, b, true)
+	b.Success(true)
+	if b.State() != BreakerClosed || b.PausedReason() != "" {
+		t.Fatalf("after a good probe: %s %q", b.State(), b.PausedReason())
+	}
+	if (*changes)[0] != "closed>paused" {
+		t.Fatalf("changes = %v", *changes)
+	}
+}

@@ -21,10 +21,10 @@ type shrinkingRemote struct {
 	src string
 }
 
-func (s *shrinkingRemote) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+func (s *shrinkingRemote) PutNew(ctx context.Context, key string, r io.Reader, size int64, sum string, meta map[string]string) error {
 	_ = os.Truncate(s.src, 1)
-	defer os.WriteFile(s.src, []byte(strings.Repeat("x", 4096)), 0o600)
-	return s.DirRemote.Put(ctx, key, r, size)
+	defer os.WriteFile(s.src, []byte(strings.Repeat("x", smallFileMax+1)), 0o600)
+	return s.DirRemote.PutNew(ctx, key, r, size, sum, meta)
 }
 
 // TestPoolSourceThatKeepsChangingFails: retried a few times, then moved to
@@ -32,7 +32,7 @@ func (s *shrinkingRemote) Put(ctx context.Context, key string, r io.Reader, size
 // breaker on the remote's account.
 func TestPoolSourceThatKeepsChangingFails(t *testing.T) {
 	f := newPoolFixture(t)
-	e := f.entry(t, "changing", 4096)
+	e := f.entry(t, "changing", smallFileMax+1) // hashed, then sent: the remote sees the change
 	rem := &shrinkingRemote{DirRemote: f.remote, src: e.Path}
 	p, _ := startPool(t, f.options(t, rem))
 	if _, err := p.Enqueue([]Entry{e}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -175,4 +176,43 @@ func (p *Pool) HandOver(timeout time.Duration) DrainReport {
 	p.queue = nil
 	p.mu.Unlock()
 	return p.Drain(timeout)
+}
+
+// removeStaleArchives deletes the temp archives no daemon is uploading:
+// during a hand-over the old daemon still archives what it has in flight,
+// so an archive whose key is claimed is left alone (RemoveStaleArchives
+// assumes one daemon owns the cache directory; a successor shares it).
+func (p *Pool) removeStaleArchives() int {
+	ents, _ := os.ReadDir(p.o.TempDir)
+	n := 0
+	for _, e := range ents {
+		key, ok := archiveKey(e.Name())
+		if !ok {
+			continue
+		}
+		c, err := takeClaim(p.claimDir(), key)
+		if err != nil {
+			continue // claimed, or no claim to be had: leave it
+		}
+		if os.Remove(filepath.Join(p.o.TempDir, e.Name())) == nil {
+			n++
+		}
+		c.release()
+	}
+	return n
+}
+
+// archiveKey is the key in a temp archive's name,
+// kache-archive-<key>-<random><ArchiveSuffix>.
+func archiveKey(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, archiveTempPrefix)
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSuffix(rest, ArchiveSuffix)
+	i := strings.LastIndexByte(rest, '-')
+	if i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
 }

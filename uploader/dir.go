@@ -51,12 +51,18 @@ func (d *DirRemote) Root() string { return d.root }
 // String describes the remote for status.
 func (d *DirRemote) String() string { return "dir:" + d.root }
 
-// path maps a key to its file, refusing keys that would leave the root.
+// path maps a key to its file, refusing keys that would leave the root. A
+// key is one name, or V2Dir + "/" + a name.
 func (d *DirRemote) path(key string) (string, error) {
-	if key == "" || key == "." || key == ".." || strings.ContainsAny(key, `/\`) || strings.ContainsRune(key, 0) {
+	parts := strings.Split(key, "/")
+	bad := len(parts) > 2 || len(parts) == 2 && parts[0] != V2Dir
+	for _, part := range parts {
+		bad = bad || part == "" || part == "." || part == ".." || strings.ContainsAny(part, `\`) || strings.ContainsRune(part, 0)
+	}
+	if bad {
 		return "", Permanent(fmt.Errorf("directory remote: invalid object key %q", key))
 	}
-	return filepath.Join(d.root, key), nil
+	return filepath.Join(d.root, filepath.FromSlash(key)), nil
 }
 
 // Head reports whether the object exists.
@@ -107,7 +113,7 @@ func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(d.root, dirTempPrefix+key+"-*")
+	tmp, err := d.createTemp(p)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", p, err)
 	}
@@ -119,7 +125,7 @@ func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", p, err)
 	}
-	return syncDir(d.root)
+	return syncDir(filepath.Dir(p))
 }
 
 // fill copies r into the temp file, checks the size, syncs and closes it.

@@ -5,20 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/kunobi-ninja/kache/internal/cachekey"
 )
 
-// The remote layout of an entry; docs/remote-format.md is the full account.
+// The v1 layout of an entry, still read; docs/remote-format.md is the full
+// account of both layouts.
 const (
 	ManifestSuffix  = cachekey.ManifestSuffix // the manifest of key K is K.manifest.json
 	ArchiveSuffix   = cachekey.ArchiveSuffix  // a directory entry's data object is K.tar.zst
@@ -27,13 +24,17 @@ const (
 	KindDir         = "dir"
 
 	maxManifestBytes = 64 << 20
+	// smallFileMax: a file up to this size is read once into memory, and
+	// that buffer is hashed and sent; a larger one is hashed, then sent,
+	// and the remote checks the bytes it got against the hash.
+	smallFileMax = 4 << 20
 )
 
-// ErrCorrupt marks a downloaded entry that disagrees with its manifest.
+// ErrCorrupt marks a downloaded entry that disagrees with its metadata.
 var ErrCorrupt = errors.New("entry failed verification")
 
-// Manifest describes one entry. It is written after the data object, so a
-// manifest on the remote means the entry is complete.
+// Manifest describes one entry: the v1 manifest object, or the metadata of
+// a v2 object (Version 2, no Files).
 type Manifest struct {
 	Version   int          `json:"version"`
 	Key       string       `json:"key"`
@@ -43,295 +44,154 @@ type Manifest struct {
 	Mode      uint32       `json:"mode,omitempty"` // file entries: permission bits
 	Files     []FileRecord `json:"files,omitempty"`
 	CreatedAt string       `json:"created_at"` // RFC 3339
+	// Entries and Unpacked (v2 dir entries) bound the unpacked archive:
+	// its tar members and the bytes of its regular files.
+	Entries  int   `json:"-"`
+	Unpacked int64 `json:"-"`
 }
 
 // dataKey is the remote key of the entry's data object.
 func (m *Manifest) dataKey() string {
-	if m.Kind == KindDir {
+	switch {
+	case m.Version >= FormatVersion:
+		return v2Key(m.Key)
+	case m.Kind == KindDir:
 		return m.Key + ArchiveSuffix
 	}
 	return m.Key
 }
 
-// HasEntry reports whether the entry is complete on the remote.
+// HasEntry reports whether the entry is on the remote, in either layout:
+// its v2 object, else its v1 manifest.
 func HasEntry(ctx context.Context, r Remote, key string) (bool, error) {
 	if err := ValidKey(key); err != nil {
 		return false, Permanent(err)
 	}
+	if ok, err := r.Head(ctx, v2Key(key)); ok || err != nil {
+		return ok, err
+	}
 	return r.Head(ctx, key+ManifestSuffix)
 }
 
-// PutEntry uploads the file or directory at path as entry key: the data
-// object first, the manifest last. It returns the data object's size. A
-// source that does not exist, vanished or cannot be read is a Permanent
-// error naming the path. The source must not change while it is uploaded;
-// a cache entry is finished before it is handed over.
-func PutEntry(ctx context.Context, r Remote, key, path string) (int64, error) {
+// PutEntry uploads the file or directory at path as entry key in format
+// v2: one conditional write of one object carrying its metadata. existed
+// reports an entry already there (nothing sent; the upload counts as
+// skipped). Directory archives are built in tempDir ("" means
+// os.TempDir()). A source that does not exist, vanished or cannot be read
+// is a Permanent error naming the path; a temp archive that cannot be
+// written is a LocalError.
+func PutEntry(ctx context.Context, r Remote, key, path, tempDir string) (n int64, existed bool, err error) {
 	if err := ValidKey(key); err != nil {
-		return 0, Permanent(err)
+		return 0, false, Permanent(err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return 0, sourceErr(path, err)
+		return 0, false, sourceErr(path, err)
 	}
-	var m *Manifest
 	switch {
 	case fi.IsDir():
-		m, err = putDir(ctx, r, key, path)
+		n, err = putDir(ctx, r, key, path, tempDir)
 	case fi.Mode().IsRegular():
-		m, err = putFile(ctx, r, key, path)
+		n, err = putFile(ctx, r, key, path)
 	default:
 		err = Permanent(fmt.Errorf("source %s is a %s, not a regular file or a directory", path, fi.Mode().Type()))
 	}
-	if err != nil {
-		return 0, err
+	if errors.Is(err, ErrExists) {
+		return 0, true, nil
 	}
-	return m.Size, putManifest(ctx, r, m)
+	return n, false, err
 }
 
-// putFile uploads a file as is. It hashes and sends the same open file,
-// bounded to the size it had when opened.
-func putFile(ctx context.Context, r Remote, key, path string) (*Manifest, error) {
+// putFile uploads a file as is, bounded to the size it had when opened. The
+// checksum sent with it is the hash of exactly the bytes sent: a small file
+// is read once into memory and that buffer is hashed and sent; a large one
+// is hashed, then sent with the hash, and the remote refuses bytes that do
+// not match it (the file changed meanwhile: ErrSourceChanged, retried).
+func putFile(ctx context.Context, r Remote, key, path string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, sourceErr(path, err)
+		return 0, sourceErr(path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, sourceErr(path, err)
+		return 0, sourceErr(path, err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size()))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %d of %d bytes: %w", path, n, fi.Size(), sourceErr(path, err))
-	case n != fi.Size():
-		return nil, fmt.Errorf("%w: %s shrank from %d to %d bytes while being read", ErrSourceChanged, path, fi.Size(), n)
+	body, sum, err := fileBody(f, fi, path)
+	if err != nil {
+		return 0, err
 	}
-	if err := r.Put(ctx, key, io.NewSectionReader(f, 0, fi.Size()), fi.Size()); err != nil {
-		if now, serr := os.Stat(path); serr == nil && (now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime())) {
-			return nil, fmt.Errorf("%w: %s was rewritten while being uploaded: %v", ErrSourceChanged, path, err)
+	m := newManifest(key, KindFile, fi.Size(), sum)
+	m.Mode = uint32(fi.Mode().Perm())
+	if err := r.PutNew(ctx, v2Key(key), body, fi.Size(), sum, m.metadata()); err != nil {
+		if errors.Is(err, ErrBodyMismatch) {
+			return 0, fmt.Errorf("%w: %s was rewritten while being uploaded: %w", ErrSourceChanged, path, err)
 		}
-		return nil, fmt.Errorf("upload %s: %w", path, err)
+		return 0, fmt.Errorf("upload %s: %w", path, err)
 	}
-	return newManifest(key, KindFile, fi.Size(), h, uint32(fi.Mode().Perm()), nil), nil
+	return fi.Size(), nil
 }
 
-// putDir archives the directory into a temp file, so the upload has a known
-// length and nothing is held in memory, then uploads it.
-func putDir(ctx context.Context, r Remote, key, dir string) (*Manifest, error) {
+// fileBody returns what to send and its hex SHA-256.
+func fileBody(f *os.File, fi os.FileInfo, path string) (io.Reader, string, error) {
+	size := fi.Size()
+	h := sha256.New()
+	if size <= smallFileMax {
+		buf := make([]byte, size)
+		if n, err := io.ReadFull(io.NewSectionReader(f, 0, size), buf); err != nil {
+			return nil, "", readErr(path, int64(n), size, err)
+		}
+		if now, err := f.Stat(); err != nil || now.Size() != size || !now.ModTime().Equal(fi.ModTime()) {
+			return nil, "", fmt.Errorf("%w: %s was rewritten while being read", ErrSourceChanged, path)
+		}
+		h.Write(buf)
+		return bytes.NewReader(buf), hex.EncodeToString(h.Sum(nil)), nil
+	}
+	if n, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil || n != size {
+		return nil, "", readErr(path, n, size, err)
+	}
+	return io.NewSectionReader(f, 0, size), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readErr explains a read of a source that failed or came up short.
+func readErr(path string, n, size int64, err error) error {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %s shrank from %d to %d bytes while being read", ErrSourceChanged, path, size, n)
+	}
+	return fmt.Errorf("read %s: %d of %d bytes: %w", path, n, size, sourceErr(path, err))
+}
+
+// putDir archives the directory into a temp file in tempDir, hashing the
+// archive as it is written (the temp file is ours: nothing rewrites it
+// before it is sent), then uploads it. Nothing is held in memory.
+func putDir(ctx context.Context, r Remote, key, dir, tempDir string) (int64, error) {
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = real
 	}
-	tmp, err := os.CreateTemp("", "kache-"+key+"-*"+ArchiveSuffix)
+	tmp, err := createArchiveTemp(tempDir, key)
 	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", dir, err)
+		return 0, err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	recs, err := packDir(ctx, dir, io.MultiWriter(tmp, h))
-	if err != nil {
-		return nil, err
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", dir, err)
-	}
-	if err := r.Put(ctx, key+ArchiveSuffix, io.NewSectionReader(tmp, 0, size), size); err != nil {
-		return nil, fmt.Errorf("upload %s: %w", dir, err)
-	}
-	return newManifest(key, KindDir, size, h, 0, recs), nil
-}
-
-func newManifest(key, kind string, size int64, h hash.Hash, mode uint32, files []FileRecord) *Manifest {
-	return &Manifest{Version: ManifestVersion, Key: key, Kind: kind, Size: size, SHA256: hex.EncodeToString(h.Sum(nil)),
-		Mode: mode, Files: files, CreatedAt: time.Now().UTC().Format(time.RFC3339)}
-}
-
-func putManifest(ctx context.Context, r Remote, m *Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := r.Put(ctx, m.Key+ManifestSuffix, bytes.NewReader(b), int64(len(b))); err != nil {
-		return fmt.Errorf("upload manifest of %s: %w", m.Key, err)
-	}
-	return nil
-}
-
-// GetEntry downloads entry key and materialises it at dest (a file or a
-// directory, per the entry), verifying size and sha256 of the data object
-// and of every file of a directory. It builds the entry in a temp sibling
-// of dest and renames it into place, replacing what was there, so dest is
-// either absent, the old copy or the whole verified entry. A missing
-// manifest is (0, false, nil); a failed check wraps ErrCorrupt.
-func GetEntry(ctx context.Context, r Remote, key, dest string) (int64, bool, error) {
-	if err := ValidKey(key); err != nil {
-		return 0, false, Permanent(err)
-	}
-	m, err := readManifest(ctx, r, key)
-	if errors.Is(err, ErrNotFound) {
-		return 0, false, nil
+	lw := &localWriter{w: tmp}
+	st, err := packDir(ctx, dir, io.MultiWriter(lw, h))
+	if lw.err != nil {
+		return 0, &LocalError{Err: fmt.Errorf("write temp archive %s for %s: %w (free space there or set the temp dir)", tmp.Name(), dir, lw.err)}
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	body, err := r.Get(ctx, m.dataKey())
-	if err != nil {
-		return 0, false, fmt.Errorf("entry %s has a manifest but its data object failed: %w", key, err)
+	size := lw.n
+	m := newManifest(key, KindDir, size, hex.EncodeToString(h.Sum(nil)))
+	m.Entries, m.Unpacked = st.entries, st.unpacked
+	if err := r.PutNew(ctx, v2Key(key), io.NewSectionReader(tmp, 0, size), size, m.SHA256, m.metadata()); err != nil {
+		return 0, fmt.Errorf("upload %s: %w", dir, err)
 	}
-	defer body.Close()
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return 0, false, err
-	}
-	vr := newVerifier(body, m)
-	if m.Kind == KindDir {
-		err = materialiseDir(ctx, vr, m, dest)
-	} else {
-		err = materialiseFile(vr, m, dest)
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("get entry %s: %w", key, err)
-	}
-	return m.Size, true, nil
+	return size, nil
 }
 
-// readManifest fetches and checks the manifest of key.
-func readManifest(ctx context.Context, r Remote, key string) (*Manifest, error) {
-	rc, err := r.Get(ctx, key+ManifestSuffix)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var m Manifest
-	dec := json.NewDecoder(io.LimitReader(rc, maxManifestBytes))
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest of %s: %w", key, err)
-	}
-	switch {
-	case m.Version != ManifestVersion:
-		return nil, fmt.Errorf("manifest of %s: version %d, this kache reads version %d (upgrade kache)", key, m.Version, ManifestVersion)
-	case m.Key != key, m.Kind != KindFile && m.Kind != KindDir, m.Size < 0, len(m.SHA256) != sha256.Size*2:
-		return nil, fmt.Errorf("%w: manifest of %s is malformed (key %q, kind %q, size %d)", ErrCorrupt, key, m.Key, m.Kind, m.Size)
-	}
-	return &m, nil
-}
-
-// materialiseFile writes the file entry to a temp sibling of dest, checks
-// it and renames it into place.
-func materialiseFile(vr *verifier, m *Manifest, dest string) error {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // a no-op once renamed
-	_, err = io.Copy(f, vr)
-	if err == nil {
-		err = vr.check()
-	}
-	if err == nil {
-		err = f.Chmod(fileMode(m.Mode))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return place(f.Name(), dest)
-}
-
-func fileMode(m uint32) fs.FileMode {
-	if m == 0 {
-		return 0o644
-	}
-	return fs.FileMode(m).Perm()
-}
-
-// materialiseDir extracts the directory entry into a temp sibling of dest,
-// checks it and renames it into place.
-func materialiseDir(ctx context.Context, vr *verifier, m *Manifest, dest string) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	verify := func() error {
-		if _, err := io.Copy(io.Discard, vr); err != nil {
-			return err
-		}
-		return vr.check()
-	}
-	err = unpackDir(ctx, vr, tmp, m.Files, verify)
-	if err == nil {
-		err = os.Chmod(tmp, 0o755)
-	}
-	if err == nil {
-		err = place(tmp, dest)
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
-	}
-	return err
-}
-
-// place renames tmp to dest. A directory (or a file where a directory goes)
-// cannot be renamed over, so an existing dest is first moved aside and
-// removed afterwards. If a concurrent download placed its own verified copy
-// meanwhile, that copy is kept.
-func place(tmp, dest string) error {
-	err := os.Rename(tmp, dest)
-	if err == nil {
-		return nil
-	}
-	if _, serr := os.Lstat(dest); serr != nil {
-		return err
-	}
-	old := tmp + ".old"
-	if err := os.Rename(dest, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replace %s: %w", dest, err)
-	}
-	defer os.RemoveAll(old)
-	if err := os.Rename(tmp, dest); err != nil {
-		if _, serr := os.Lstat(dest); serr == nil {
-			os.RemoveAll(tmp)
-			return nil
-		}
-		return fmt.Errorf("replace %s: %w", dest, err)
-	}
-	return nil
-}
-
-// verifier counts and hashes what is read through it, reading at most one
-// byte past the expected size so an oversized object is caught cheaply.
-type verifier struct {
-	r    io.Reader
-	h    hash.Hash
-	n    int64
-	want *Manifest
-}
-
-func newVerifier(r io.Reader, m *Manifest) *verifier {
-	return &verifier{r: io.LimitReader(r, m.Size+1), h: sha256.New(), want: m}
-}
-
-func (v *verifier) Read(p []byte) (int, error) {
-	n, err := v.r.Read(p)
-	v.n += int64(n)
-	v.h.Write(p[:n])
-	return n, err
-}
-
-func (v *verifier) check() error {
-	if v.n != v.want.Size {
-		return fmt.Errorf("%w: data object %s has %d bytes, manifest says %d", ErrCorrupt, v.want.dataKey(), v.n, v.want.Size)
-	}
-	if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.SHA256 {
-		return fmt.Errorf("%w: data object %s has sha256 %s, manifest says %s", ErrCorrupt, v.want.dataKey(), got, v.want.SHA256)
-	}
-	return nil
+func newManifest(key, kind string, size int64, sum string) *Manifest {
+	return &Manifest{Version: FormatVersion, Key: key, Kind: kind, Size: size, SHA256: sum, CreatedAt: nowRFC3339()}
 }

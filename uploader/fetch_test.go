@@ -20,7 +20,7 @@ func remoteEntries(t *testing.T, f *poolFixture, prefix string, n int) map[strin
 	for i := range n {
 		key := fmt.Sprintf("%s-%d", prefix, i)
 		m[key] = f.source(t, key, 3000+i)
-		if _, err := PutEntry(context.Background(), f.remote, key, m[key]); err != nil {
+		if _, _, err := PutEntry(context.Background(), f.remote, key, m[key], ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -31,7 +31,7 @@ func TestFetchHitMissAndStoreHit(t *testing.T) {
 	f := newPoolFixture(t)
 	src := remoteEntries(t, f, "f", 1)["f-0"]
 	dir := f.sourceDir(t, "d")
-	if _, err := PutEntry(context.Background(), f.remote, "d", dir); err != nil {
+	if _, _, err := PutEntry(context.Background(), f.remote, "d", dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	p, _ := startPool(t, f.options(t, f.remote))

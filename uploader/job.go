@@ -70,8 +70,11 @@ func (p *Pool) pop() *job {
 }
 
 // run uploads one entry: transient failures retry with backoff for as long as
-// the pool runs, behind the circuit breaker; a permanent one moves the intent
-// to failed/; cancellation leaves it in the spool.
+// the pool runs, behind the circuit breaker; a paused remote (credentials,
+// clock, bucket) holds every upload until a probe gets through; local
+// failures (the temp archive) and a changing source retry a few times
+// without blaming the remote; a permanent failure moves the intent to
+// failed/; cancellation leaves it in the spool.
 func (p *Pool) run(j *job) {
 	if !p.claimJob(j) {
 		return // the other daemon uploads it
@@ -93,12 +96,16 @@ func (p *Pool) run(j *job) {
 			p.breaker.Release(probe)
 			p.release(j)
 			return
-		case isPermanent(err), errors.Is(err, ErrSourceChanged) && j.tooManyChanges():
+		case IsPaused(err):
+			p.pause(j, probe, err)
+			attempt--
+			continue // admit waits for the pause's probe
+		case isPermanent(err), errors.Is(err, ErrSourceChanged) && j.tooManyChanges(), IsLocal(err) && j.tooManyLocal():
 			p.breaker.Release(probe)
 			p.fail(j, err, start)
 			return
-		case errors.Is(err, ErrSourceChanged):
-			p.breaker.Release(probe) // the source's fault, not the remote's
+		case errors.Is(err, ErrSourceChanged), IsLocal(err):
+			p.breaker.Release(probe) // the source's or this machine's fault, not the remote's
 		default:
 			p.breaker.Failure(probe)
 		}
@@ -109,31 +116,31 @@ func (p *Pool) run(j *job) {
 	}
 }
 
+// pause reports a paused remote to the breaker and logs it once per job.
+func (p *Pool) pause(j *job, probe bool, err error) {
+	p.breaker.Pause(probe, err.Error())
+	p.log.Warn("remote paused: uploads wait and retry on a schedule", "key", j.Key, "err", err)
+}
+
 // transferTimeout bounds one upload attempt or one download, so a remote
 // that stalls mid-body (past the S3 client's response-header timeout) fails
 // the attempt into a retry instead of holding a worker, the idle exit and
 // every drain forever.
 const transferTimeout = 10 * time.Minute
 
-// attempt checks the remote first and uploads only what it lacks.
+// attempt uploads the entry with one conditional write: an entry already
+// on the remote is skipped, with no separate existence check.
 func (p *Pool) attempt(j *job) (skipped bool, n int64, err error) {
 	ctx, cancel := context.WithTimeout(p.ctx, transferTimeout)
 	defer cancel()
-	present, err := HasEntry(ctx, p.o.Remote, j.Key)
-	if err != nil {
-		return false, 0, fmt.Errorf("check %s on %s: %w", j.Key, p.remoteName(), err)
-	}
-	if present {
-		return true, 0, nil
-	}
 	if _, err := os.Stat(j.Path); errors.Is(err, fs.ErrNotExist) {
 		return false, 0, Permanent(fmt.Errorf("source %s vanished before upload", j.Path))
 	}
-	n, err = PutEntry(ctx, p.o.Remote, j.Key, j.Path)
+	n, skipped, err = PutEntry(ctx, p.o.Remote, j.Key, j.Path, p.o.TempDir)
 	if err != nil {
 		return false, 0, fmt.Errorf("upload %s to %s: %w", j.Key, p.remoteName(), err)
 	}
-	return false, n, nil
+	return skipped, n, nil
 }
 
 // isPermanent: retrying cannot fix it. A permission error (an unreadable
@@ -195,20 +202,26 @@ func backoff(base, ceiling time.Duration, attempt int) time.Duration {
 // succeed removes the intent (the remote has the object), counts it, and
 // only then releases the job, so that a pool that is no longer Busy has
 // counted all its work.
+//
+// The event is recorded before the intent is removed: a SIGKILL between the
+// two leaves the intent, whose next upload is a skip recorded again, where
+// the other order lost the event for good.
 func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
+	ev := Event{Kind: EventUploadDone, Key: j.Key, Bytes: n, Ms: since(start)}
+	if skipped {
+		ev.Kind = EventUploadSkipped
+	}
+	p.events.Record(ev)
 	p.mu.Lock()
 	p.removeIntent(j.Key)
 	j.again = nil // its intent, written before its Enqueue, was just removed
 	p.mu.Unlock()
-	ev := Event{Kind: EventUploadDone, Key: j.Key, Bytes: n, Ms: since(start)}
 	if skipped {
 		p.c.skipped.Add(1)
-		ev.Kind = EventUploadSkipped
 	} else {
 		p.c.completed.Add(1)
 		p.c.bytesUp.Add(n)
 	}
-	p.events.Record(ev)
 	p.log.Debug("upload done", "key", j.Key, "bytes", n, "skipped", skipped, "ms", ev.Ms)
 	p.release(j)
 }
@@ -281,6 +294,15 @@ func since(t time.Time) int64 { return time.Since(t).Milliseconds() }
 // maxChanged bounds retries of a source that keeps changing while it is
 // read: a file rewritten for ever is failed, not retried for ever.
 const maxChanged = 5
+
+// maxLocal bounds retries of a failure of this machine (a full or
+// read-only temp dir): retried a few times, then failed with the reason.
+const maxLocal = 5
+
+func (j *job) tooManyLocal() bool {
+	j.local++
+	return j.local >= maxLocal
+}
 
 func (j *job) tooManyChanges() bool {
 	j.changed++

@@ -11,7 +11,7 @@ import (
 func TestEntryBadKey(t *testing.T) {
 	er := entryRemotes(t)[0]
 	ctx := testCtx(t)
-	if _, err := uploader.PutEntry(ctx, er.r, "../up", t.TempDir()); !uploader.IsPermanent(err) || !errors.Is(err, uploader.ErrInvalidKey) {
+	if _, _, err := uploader.PutEntry(ctx, er.r, "../up", t.TempDir(), ""); !uploader.IsPermanent(err) || !errors.Is(err, uploader.ErrInvalidKey) {
 		t.Errorf("PutEntry with a bad key = %v", err)
 	}
 	if _, _, err := uploader.GetEntry(ctx, er.r, "a/b", t.TempDir()); !errors.Is(err, uploader.ErrInvalidKey) {

@@ -36,7 +36,8 @@ const (
 )
 
 // Options configure a Pool. Zero values take the defaults above; FailedDir
-// defaults to <SpoolDir>/failed.
+// defaults to <SpoolDir>/failed, TempDir to tmp beside the spool
+// (<cache_dir>/tmp for the daemon's <cache_dir>/upload-queue).
 type Options struct {
 	Remote              Remote // nil: no remote configured
 	SpoolDir, FailedDir string
@@ -47,6 +48,12 @@ type Options struct {
 	RetryBase, RetryMax time.Duration
 	BreakerThreshold    int // consecutive transient failures that open the breaker
 	BreakerCooldown     time.Duration
+	// TempDir holds directory archives while they upload; stale ones are
+	// removed at Start. It must not be shared with another daemon.
+	TempDir string
+	// PauseRetry is the first wait before a paused remote is probed again
+	// (default DefaultPauseRetry); see BreakerPaused.
+	PauseRetry time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -55,8 +62,12 @@ func (o Options) withDefaults() Options {
 	o.RetryMax = max(defaulted(o.RetryMax, DefaultRetryMax), o.RetryBase)
 	o.BreakerThreshold = defaulted(o.BreakerThreshold, DefaultBreakerThreshold)
 	o.BreakerCooldown = defaulted(o.BreakerCooldown, DefaultBreakerCooldown)
+	o.PauseRetry = defaulted(o.PauseRetry, DefaultPauseRetry)
 	if o.FailedDir == "" {
 		o.FailedDir = filepath.Join(o.SpoolDir, "failed")
+	}
+	if o.TempDir == "" {
+		o.TempDir = filepath.Join(filepath.Dir(o.SpoolDir), "tmp")
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -89,6 +100,8 @@ type job struct {
 	changed int
 	// claim is held while the job is in flight (claim.go).
 	claim *claim
+	// local counts attempts that failed on this machine (LocalError).
+	local int
 }
 
 // queueWindow bounds the jobs a pool holds in memory. The spool directory is
@@ -148,6 +161,7 @@ func NewPool(o Options) *Pool {
 		queued: map[string]*job{}, inflight: map[string]*job{}, claimWaits: map[string]bool{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.breaker = NewBreaker(o.BreakerThreshold, o.BreakerCooldown, time.Now)
+	p.breaker.pauseBase = o.PauseRetry
 	p.breaker.onChange = func(from, to string) {
 		p.log.Warn("remote circuit breaker", "from", from, "to", to, "remote", p.remoteName())
 	}
@@ -180,6 +194,9 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.stopParent = context.AfterFunc(ctx, p.cancel)
 	if err := os.MkdirAll(p.claimDir(), 0o700); err != nil {
 		p.log.Warn("upload claims unavailable: two daemons sharing the spool may both upload a key", "dir", p.claimDir(), "err", err)
+	}
+	if n := p.removeStaleArchives(); n > 0 {
+		p.log.Info("removed temp archives left by a killed daemon", "count", n, "dir", p.o.TempDir)
 	}
 	p.backlog = true
 	p.helpers.Add(2)

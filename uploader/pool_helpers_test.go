@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +179,26 @@ func (h *hookRemote) Put(ctx context.Context, key string, r io.Reader, size int6
 	return h.Remote.Put(ctx, key, r, size)
 }
 
+// PutNew calls the put hook with the entry's key (the v2 namespace cut off).
+func (h *hookRemote) PutNew(ctx context.Context, key string, r io.Reader, size int64, sum string, meta map[string]string) error {
+	if h.put != nil {
+		if err := h.put(ctx, strings.TrimPrefix(key, V2Dir+"/")); err != nil {
+			return err
+		}
+	}
+	return h.Remote.PutNew(ctx, key, r, size, sum, meta)
+}
+
+// GetMeta calls the get hook with the entry's key (the v2 namespace cut off).
+func (h *hookRemote) GetMeta(ctx context.Context, key string) (io.ReadCloser, map[string]string, error) {
+	if h.get != nil {
+		if err := h.get(ctx, strings.TrimPrefix(key, V2Dir+"/")); err != nil {
+			return nil, nil, err
+		}
+	}
+	return h.Remote.GetMeta(ctx, key)
+}
+
 func (h *hookRemote) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if h.get != nil {
 		if err := h.get(ctx, key); err != nil {
@@ -211,4 +232,23 @@ func readFailed(t *testing.T, failedDir, key string) spool.FailedRecord {
 		t.Fatalf("failed record of %s: %v", key, err)
 	}
 	return rec
+}
+
+// sameObject checks that the v2 object of key on r holds the bytes of the
+// file src.
+func sameObject(t *testing.T, src string, r Remote, key string) {
+	t.Helper()
+	want, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := r.GetMeta(context.Background(), v2Key(key))
+	if err != nil {
+		t.Fatalf("object of %s: %v", key, err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("object of %s: %d bytes (%v), want the %d of %s", key, len(got), err, len(want), src)
+	}
 }

@@ -3,7 +3,6 @@ package uploader
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +55,7 @@ func TestPoolS3FiveHundredUploadsDrained(t *testing.T) {
 		t.Fatalf("stats = %+v", s)
 	}
 	for _, e := range entries {
-		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+e.Key))
+		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+v2Key(e.Key)))
 	}
 	if n := spool.Count(f.spool); n != 0 {
 		t.Fatalf("%d intents left in the spool", n)
@@ -86,37 +85,44 @@ func TestPoolS3DownThenBack(t *testing.T) {
 		t.Fatalf("stats = %+v", s)
 	}
 	for _, e := range entries {
-		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+e.Key))
+		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+v2Key(e.Key)))
 	}
 	if len(eventsOf(t, f.events, EventUploadRetry, "")) == 0 {
 		t.Fatal("no upload_retry events while S3 was down")
 	}
 }
 
-func TestPoolS3WrongCredentialsFailPermanently(t *testing.T) {
+// TestPoolS3WrongCredentialsPauseThenResume: a wrong secret pauses the
+// remote: no intent moves to failed/, status says why, and once the server
+// accepts the client's secret (restarted with it, as an operator fixing the
+// credentials would), the probe gets through and every upload completes.
+func TestPoolS3WrongCredentialsPauseThenResume(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+	const clientSecret = "not-the-secret"
+	t.Setenv("AWS_SECRET_ACCESS_KEY", clientSecret)
 	f := newPoolFixture(t)
-	p, _ := startPool(t, f.options(t, newS3(t, srv)))
+	o := f.options(t, newS3(t, srv))
+	o.PauseRetry = 100 * time.Millisecond
+	p, _ := startPool(t, o)
 	entries := spoolEntries(t, f, "denied", 3)
 	if _, err := p.Enqueue(entries); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 30*time.Second, "jobs settled", idle(p, f.spool))
-	for _, e := range entries {
-		rec := readFailed(t, filepath.Join(f.spool, "failed"), e.Key)
-		if !strings.Contains(rec.Error, "403") && !strings.Contains(rec.Error, "SignatureDoesNotMatch") {
-			t.Errorf("failed record of %s: error %q does not say why", e.Key, rec.Error)
-		}
-		if rec.Path != e.Path {
-			t.Errorf("failed record of %s lost the path: %+v", e.Key, rec)
-		}
+	testenv.WaitFor(t, 30*time.Second, "remote paused", func() bool { return p.Stats().Breaker == BreakerPaused })
+	s := p.Stats()
+	if !strings.Contains(s.PausedReason, "SignatureDoesNotMatch") || s.UploadsFailed != 0 || s.FailedIntents != 0 || spool.Count(f.spool) != 3 {
+		t.Fatalf("stats while paused = %+v, %d intents; want the reason and every intent kept", s, spool.Count(f.spool))
 	}
-	if s := p.Stats(); s.UploadsFailed != 3 || s.FailedIntents != 3 || s.UploadsCompleted != 0 {
+	srv.Stop()
+	srv.Secret = clientSecret
+	srv.Restart()
+	testenv.WaitFor(t, 30*time.Second, "uploads done after the fix", idle(p, f.spool))
+	s = p.Stats()
+	if s.UploadsCompleted != 3 || s.UploadsFailed != 0 || s.FailedIntents != 0 || s.Breaker != BreakerClosed || s.PausedReason != "" {
 		t.Fatalf("stats = %+v", s)
 	}
-	if n := len(eventsOf(t, f.events, EventUploadRetry, "")); n != 0 {
-		t.Fatalf("%d retries of a permanent failure", n)
+	for _, e := range entries {
+		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+v2Key(e.Key)))
 	}
 }

@@ -37,7 +37,7 @@ func TestPoolUploadsFilesAndDirectories(t *testing.T) {
 	testenv.WaitFor(t, 20*time.Second, "all uploads done", idle(p, f.spool))
 
 	for _, e := range entries {
-		sameFile(t, e.Path, filepath.Join(f.remote.Root(), e.Key))
+		sameObject(t, e.Path, f.remote, e.Key)
 	}
 	got := filepath.Join(t.TempDir(), "dir-entry")
 	if _, found, err := GetEntry(context.Background(), f.remote, "dir-entry", got); err != nil || !found {
@@ -62,7 +62,7 @@ func TestPoolReplaysSpoolAtStartAndSkipsPresent(t *testing.T) {
 		f.entry(t, fmt.Sprintf("k%d", i), 500)
 	}
 	present := f.entry(t, "already", 700)
-	if _, err := PutEntry(context.Background(), f.remote, present.Key, present.Path); err != nil {
+	if _, _, err := PutEntry(context.Background(), f.remote, present.Key, present.Path, ""); err != nil {
 		t.Fatal(err)
 	}
 	p, replayed := startPool(t, f.options(t, f.remote))
@@ -231,7 +231,7 @@ func TestPoolBreakerStopsHammering(t *testing.T) {
 	var down atomic.Bool
 	var downCalls, probes atomic.Int64
 	down.Store(true)
-	r := &hookRemote{Remote: f.remote, head: func(context.Context, string) error {
+	r := &hookRemote{Remote: f.remote, put: func(context.Context, string) error {
 		if down.Load() {
 			downCalls.Add(1)
 			return errors.New("connection refused (test)")
@@ -310,7 +310,7 @@ func TestPoolDrainCapLeavesIntentsForNextDaemon(t *testing.T) {
 	}
 	testenv.WaitFor(t, 10*time.Second, "replayed uploads done", idle(next, f.spool))
 	for _, e := range entries {
-		sameFile(t, e.Path, filepath.Join(f.remote.Root(), e.Key))
+		sameObject(t, e.Path, f.remote, e.Key)
 	}
 	if n := spool.Count(f.spool + "/failed"); n != 0 {
 		t.Fatalf("%d intents in failed/", n)
@@ -375,7 +375,7 @@ func TestPoolRetriesNewerPathAfterPermanentFailure(t *testing.T) {
 	}
 	close(release)
 	testenv.WaitFor(t, 10*time.Second, "uploads done", idle(p, f.spool))
-	sameFile(t, second.Path, filepath.Join(f.remote.Root(), "k"))
+	sameObject(t, second.Path, f.remote, "k")
 	if s := p.Stats(); s.UploadsCompleted != 1 || s.UploadsFailed != 0 || s.FailedIntents != 0 {
 		t.Fatalf("stats = %+v", s)
 	}

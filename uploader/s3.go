@@ -2,8 +2,11 @@ package uploader
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -13,10 +16,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kunobi-ninja/kache/config"
 )
@@ -46,7 +51,7 @@ type S3Remote struct {
 // an endpoint is set, requests go there with path-style addressing, which
 // S3-compatible servers need. The SDK's buildable HTTP client is kept (it is
 // what honours AWS_CA_BUNDLE) and only tuned: idle connections per host
-// match the upload concurrency so workers reuse connections.
+// cover the upload workers and prefetch runners so they reuse connections.
 func NewS3(ctx context.Context, c config.S3) (*S3Remote, error) {
 	if c.Bucket == "" {
 		return nil, errors.New("s3 remote: no bucket (set [s3] bucket in config.toml or KACHE_S3_BUCKET)")
@@ -58,6 +63,11 @@ func NewS3(ctx context.Context, c config.S3) (*S3Remote, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(httpClient(c.Concurrency, conns)),
 		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+		// No CRC32 trailers (aws-chunked bodies) nor response CRC checks:
+		// kache sends and checks its own SHA-256 (see PutNew), so the SDK's
+		// would only cost a second pass over every body.
+		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 	}
 	if c.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(c.Region))
@@ -103,9 +113,15 @@ func httpClient(concurrency int, conns *connTracker) *awshttp.BuildableClient {
 		// A server that accepts and never answers must fail the request,
 		// not hold a worker: the pool retries behind its breaker.
 		tr.ResponseHeaderTimeout = responseHeaderTimeout
-		tr.MaxIdleConnsPerHost = concurrency
-		tr.MaxIdleConns = max(tr.MaxIdleConns, concurrency)
+		// Every upload worker and every prefetch runner (half as many)
+		// keeps its connection between requests instead of redialling.
+		idle := concurrency + max(1, concurrency/2)
+		tr.MaxIdleConnsPerHost = idle
+		tr.MaxIdleConns = max(tr.MaxIdleConns, idle)
 		tr.DialContext = conns.wrap(tr.DialContext)
+		// Bodies are copied through the transport's buffer: 4 KiB (the
+		// default) costs a write syscall per 4 KiB of a 64 MiB object.
+		tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 64<<10
 	})
 }
 
@@ -195,27 +211,154 @@ func seekable(r io.Reader, size int64) (io.ReadSeeker, func(), error) {
 	return f, done, nil
 }
 
+// PutNew stores the object with one conditional PutObject (If-None-Match:
+// *): 412 means it is already there (ErrExists). The payload hash that the
+// request is signed with is sum itself, so a server that checks payloads
+// (AWS, versitygw) refuses a body that does not hash to it, and the SDK
+// does not read the body a second time to hash it. The bytes are also
+// hashed as they are sent; should a server have stored a body that does
+// not match sum, the object is deleted and ErrBodyMismatch returned.
+func (s *S3Remote) PutNew(ctx context.Context, key string, body io.Reader, size int64, sum string, meta map[string]string) error {
+	rs, done, err := seekable(body, size)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", s.url(key), err)
+	}
+	defer done()
+	sent := &hashingBody{r: rs, h: sha256.New()}
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: sent, ContentLength: aws.Int64(size),
+		IfNoneMatch: aws.String("*"), Metadata: meta,
+	}, withPayloadHash(sum))
+	switch {
+	case err == nil:
+		return s.checkSent(ctx, key, sent, size, sum)
+	case isPreconditionFailed(err):
+		return fmt.Errorf("put %s: %w", s.url(key), ErrExists)
+	}
+	return s.classify("put", key, err)
+}
+
+// checkSent deletes an object whose bytes, as sent, do not match sum.
+func (s *S3Remote) checkSent(ctx context.Context, key string, sent *hashingBody, size int64, sum string) error {
+	if got := hex.EncodeToString(sent.h.Sum(nil)); sent.lost || sent.n == size && got == sum {
+		return nil // lost: the server's payload check is all there is
+	}
+	err := fmt.Errorf("put %s: %w: sent %d bytes with sha256 %x, expected %d with %s", s.url(key), ErrBodyMismatch, sent.n, sent.h.Sum(nil), size, sum)
+	if derr := s.Delete(ctx, key); derr != nil {
+		return fmt.Errorf("%w; deleting it failed too: %w", err, derr)
+	}
+	return err
+}
+
+// hashingBody hashes what the HTTP client reads; a seek back to the start
+// (the SDK rewinds a body before sending it) starts the hash again. A seek
+// elsewhere loses track (lost), which leaves the check to the server.
+type hashingBody struct {
+	r    io.ReadSeeker
+	h    hash.Hash
+	n    int64
+	lost bool
+}
+
+func (b *hashingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *hashingBody) Seek(off int64, whence int) (int64, error) {
+	pos, err := b.r.Seek(off, whence)
+	switch {
+	case err != nil, pos == b.n:
+	case pos == 0:
+		b.h.Reset()
+		b.n, b.lost = 0, false
+	default:
+		b.lost = true
+	}
+	return pos, err
+}
+
+// withPayloadHash signs the request with a payload hash computed by the
+// caller; the SDK's own hashing middleware skips a request that has one.
+func withPayloadHash(sum string) func(*s3.Options) {
+	set := middleware.InitializeMiddlewareFunc("kachePayloadHash", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		return next.HandleInitialize(v4.SetPayloadHash(ctx, sum), in)
+	})
+	return func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(set, middleware.After)
+		})
+	}
+}
+
+// GetMeta opens the object with its user metadata (x-amz-meta-*, keys in
+// lower case); a missing one is ErrNotFound.
+func (s *S3Remote) GetMeta(ctx context.Context, key string) (io.ReadCloser, map[string]string, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil, fmt.Errorf("get %s: %w", s.url(key), ErrNotFound)
+		}
+		return nil, nil, s.classify("get", key, err)
+	}
+	return out.Body, out.Metadata, nil
+}
+
+// Delete removes the object; S3 answers a missing one with success.
+func (s *S3Remote) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	if err != nil && !isNotFound(err) {
+		return s.classify("delete", key, err)
+	}
+	return nil
+}
+
+// isPreconditionFailed reports the 412 of a conditional write whose object
+// exists.
+func isPreconditionFailed(err error) bool {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "PreconditionFailed" {
+		return true
+	}
+	var respErr *awshttp.ResponseError
+	return errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusPreconditionFailed
+}
+
 func (s *S3Remote) url(key string) string { return "s3://" + s.bucket + "/" + s.prefix + key }
 
-// permanentCodes are S3 error codes that no retry can fix.
-var permanentCodes = map[string]bool{
+// pausedCodes are S3 error codes that say the remote refuses everyone until
+// its configuration is fixed (credentials, clock, bucket): no retry of one
+// entry can help, and no entry is at fault.
+var pausedCodes = map[string]bool{
 	"AccessDenied": true, "InvalidAccessKeyId": true, "SignatureDoesNotMatch": true,
+	"RequestTimeTooSkewed": true, "ExpiredToken": true, "InvalidToken": true,
 	"NoSuchBucket": true, "InvalidBucketName": true, "AllAccessDisabled": true,
 }
 
-// classify wraps an SDK error with context and marks it Permanent when a
-// retry cannot help (403, bad keys, missing bucket). Everything else
-// (network errors, 5xx, throttling, missing credentials that a login may
-// restore) stays transient for the pool to retry.
+// mismatchCodes say the body received does not hash to the signed payload
+// hash: the source changed between hashing and sending.
+var mismatchCodes = map[string]bool{"XAmzContentSHA256Mismatch": true, "BadDigest": true}
+
+// classify wraps an SDK error with context and marks it Paused when the
+// remote refuses everyone (403, bad keys, skewed clock, missing bucket).
+// Everything else (network errors, 5xx, throttling, missing credentials that
+// a login may restore) stays transient for the pool to retry.
 func (s *S3Remote) classify(op, key string, err error) error {
 	err = fmt.Errorf("s3 %s %s: %w", op, s.url(key), err)
 	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) && permanentCodes[apiErr.ErrorCode()] {
-		return Permanent(err)
+	if errors.As(err, &apiErr) {
+		switch code := apiErr.ErrorCode(); {
+		case mismatchCodes[code]:
+			return fmt.Errorf("%w: %w", ErrBodyMismatch, err)
+		case pausedCodes[code]:
+			return Paused(fmt.Errorf("%w (check the credentials, the clock and [s3] bucket, then the uploads resume by themselves)", err))
+		}
 	}
 	var respErr *awshttp.ResponseError
 	if errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden {
-		return Permanent(err)
+		return Paused(fmt.Errorf("%w (check the credentials and the bucket policy, then the uploads resume by themselves)", err))
 	}
 	return err
 }

@@ -3,6 +3,8 @@ package uploader_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"os"
 	"runtime"
@@ -50,7 +52,9 @@ func TestS3RemotePrefix(t *testing.T) {
 	}
 }
 
-func TestS3WrongSecretIsPermanent(t *testing.T) {
+// TestS3WrongSecretPauses: a wrong secret says nothing about the entry:
+// every call is a PausedError, not a permanent one.
+func TestS3WrongSecretPauses(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
@@ -61,18 +65,24 @@ func TestS3WrongSecretIsPermanent(t *testing.T) {
 	defer r.Close()
 	ctx := context.Background()
 	err = r.Put(ctx, "k", strings.NewReader("x"), 1)
-	if !uploader.IsPermanent(err) {
-		t.Errorf("Put with a wrong secret = %v, want a permanent error", err)
+	if !uploader.IsPaused(err) || uploader.IsPermanent(err) {
+		t.Errorf("Put with a wrong secret = %v, want a paused error", err)
 	}
-	if _, err := r.Head(ctx, "k"); !uploader.IsPermanent(err) {
-		t.Errorf("Head with a wrong secret = %v, want a permanent error", err)
+	if _, err := r.Head(ctx, "k"); !uploader.IsPaused(err) {
+		t.Errorf("Head with a wrong secret = %v, want a paused error", err)
 	}
-	if _, err := r.Get(ctx, "k"); !uploader.IsPermanent(err) {
-		t.Errorf("Get with a wrong secret = %v, want a permanent error", err)
+	if _, err := r.Get(ctx, "k"); !uploader.IsPaused(err) {
+		t.Errorf("Get with a wrong secret = %v, want a paused error", err)
+	}
+	err = r.PutNew(ctx, "k", strings.NewReader("x"), 1, sha256hex("x"), nil)
+	if !uploader.IsPaused(err) {
+		t.Errorf("PutNew with a wrong secret = %v, want a paused error", err)
 	}
 }
 
-func TestS3MissingBucketIsPermanent(t *testing.T) {
+// TestS3MissingBucketPauses: a missing bucket is a configuration problem
+// too: paused, never a verdict on the entry.
+func TestS3MissingBucketPauses(t *testing.T) {
 	srv := s3test.Start(t)
 	srv.SetEnv(t)
 	c := srv.Config()
@@ -83,8 +93,8 @@ func TestS3MissingBucketIsPermanent(t *testing.T) {
 	}
 	defer r.Close()
 	err = r.Put(context.Background(), "k", strings.NewReader("x"), 1)
-	if !uploader.IsPermanent(err) || !strings.Contains(err.Error(), "NoSuchBucket") {
-		t.Fatalf("Put to a missing bucket = %v, want a permanent NoSuchBucket error", err)
+	if !uploader.IsPaused(err) || !strings.Contains(err.Error(), "NoSuchBucket") {
+		t.Fatalf("Put to a missing bucket = %v, want a paused NoSuchBucket error", err)
 	}
 }
 
@@ -201,4 +211,9 @@ func TestNewS3DefaultRegion(t *testing.T) {
 func connGoroutines() int {
 	buf := make([]byte, 1<<20)
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "net/http.(*persistConn).readLoop")
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -20,10 +20,14 @@ type Stats struct {
 	RemoteMisses     int64
 	Queued           int
 	InFlight         int
-	FailedIntents    int   // files in failed/, from any daemon
-	Spool            int   // intent files in the spool, whoever wrote them
-	Synced           int64 // intents made durable by the group commit
-	Breaker          string
+	FailedIntents    int    // files in failed/, from any daemon
+	Spool            int    // intent files in the spool, whoever wrote them
+	Synced           int64  // intents made durable by the group commit
+	Breaker          string // BreakerClosed, BreakerOpen, BreakerHalfOpen or BreakerPaused
+	// PausedReason says why uploads are paused (the remote refused the
+	// credentials, the clock is skewed, the bucket is missing), "" when
+	// they are not; the pool probes again on a schedule.
+	PausedReason string
 }
 
 // counters are the pool's monotonic totals since it was made.
@@ -49,6 +53,7 @@ func (p *Pool) Stats() Stats {
 		Queued: queued, InFlight: inFlight, Spool: p.spoolN.get(p.o.SpoolDir), Synced: p.syncer.synced.Load(),
 		FailedIntents: spool.Count(p.o.FailedDir),
 		Breaker:       p.breaker.State(),
+		PausedReason:  p.breaker.PausedReason(),
 	}
 }
 
