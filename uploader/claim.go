@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
 // Claims make an intent uploaded by exactly one daemon while two share the
@@ -89,6 +91,14 @@ func (c *claim) release() {
 func (p *Pool) claimJob(j *job) bool {
 	c, err := takeClaim(p.claimDir(), j.Key)
 	switch {
+	case err == nil && !p.intentThere(j.Key):
+		// The other daemon uploaded it between our queueing and our claim.
+		c.release()
+		p.mu.Lock()
+		delete(p.inflight, j.Key)
+		p.touch()
+		p.mu.Unlock()
+		return false
 	case err == nil:
 		j.claim = c
 		return true
@@ -98,6 +108,12 @@ func (p *Pool) claimJob(j *job) bool {
 	}
 	p.log.Warn("upload without a claim", "key", j.Key, "err", err)
 	return true
+}
+
+// intentThere reports whether key's intent is still in the spool.
+func (p *Pool) intentThere(key string) bool {
+	_, err := os.Lstat(spool.File(p.o.SpoolDir, key))
+	return err == nil
 }
 
 // yieldJob drops j, which the other daemon uploads, and waits for its claim.
