@@ -56,11 +56,12 @@ const (
 	HandoverFailed      Event = "handover_failed"      // the successor exited or missed its deadline
 	HandoverRetry       Event = "handover_retry"       // the backoff after a failed hand-over passed
 	HandoverUnavailable Event = "handover_unavailable" // no newer binary at our path: the old drain-and-exit
+	BinarySame          Event = "binary_same"          // the binary at our path is our own build: nothing to do
 )
 
 // AllEvents lists every event.
 var AllEvents = []Event{Ready, StopRequested, Signaled, IdleTimeout, ClientNewer, BinaryChanged, DrainDone, Forced,
-	SuccessorReady, HandoverFailed, HandoverRetry, HandoverUnavailable}
+	SuccessorReady, HandoverFailed, HandoverRetry, HandoverUnavailable, BinarySame}
 
 // Draining reports whether s is one of the states that drain before exit.
 func (s State) Draining() bool {

@@ -102,6 +102,7 @@ type Daemon struct {
 	handingOver  bool                // that goroutine runs (loop only)
 	successor    *spawn.Child        // the successor that serves now (loop only)
 	retry        *retryTimer         // backoff after a failed hand-over (loop only)
+	trigger      states.Event        // the event that asked for the hand-over (loop only)
 	handoverErr  string              // why the last hand-over failed; guarded by mu
 	done         chan struct{}       // closed when the loop returns
 	report       uploader.DrainReport
@@ -165,6 +166,9 @@ func (d *Daemon) onEnter(_ context.Context, e *fsm.Event) {
 	}
 	if e.Event == string(states.Forced) {
 		d.forced = true
+	}
+	if e.Dst == string(states.HandingOver) {
+		d.trigger = states.Event(e.Event)
 	}
 	if to := states.State(e.Dst); to.Draining() {
 		d.exitVia = to // the last draining state decides the exit: idle, then a binary change, is epoch-stale

@@ -48,6 +48,7 @@ type handoverResult struct {
 // whether a newer binary is at our path, starts it, and waits for its
 // readiness. The loop gets the outcome on d.handoverDone.
 func (d *Daemon) startHandover() {
+	trigger := d.trigger
 	files, err := d.handoverFiles()
 	go func() {
 		if err != nil {
@@ -55,14 +56,14 @@ func (d *Daemon) startHandover() {
 			return
 		}
 		defer closeAll(files)
-		d.handoverDone <- d.runSuccessor(files)
+		d.handoverDone <- d.runSuccessor(files, trigger)
 	}()
 }
 
 // runSuccessor starts the binary at the daemon's path and waits for it.
-func (d *Daemon) runSuccessor(files []*os.File) handoverResult {
-	if why := d.successorWanted(); why != "" {
-		return handoverResult{ev: states.HandoverUnavailable, cause: why}
+func (d *Daemon) runSuccessor(files []*os.File, trigger states.Event) handoverResult {
+	if ev, why := d.successorWanted(trigger); ev != "" {
+		return handoverResult{ev: ev, cause: why}
 	}
 	exe := d.successorExe()
 	child, err := spawn.Start(spawn.Options{Exe: exe, Args: d.successorArgs(),
@@ -80,18 +81,22 @@ func (d *Daemon) runSuccessor(files []*os.File) handoverResult {
 		cause: "successor pid " + strconv.Itoa(child.Process.Pid) + " serves"}
 }
 
-// successorWanted says why there is nothing to hand over to, or "". Only
-// the binary now at our own path is started: a newer client installed
-// elsewhere is another installation, which the old path (drain, exit 75,
-// its next command starts its own daemon) serves.
-func (d *Daemon) successorWanted() string {
-	if d.o.DaemonExe == "" {
-		return "no daemon binary path known"
+// successorWanted returns "" when the binary now at our own path is to be
+// started as the successor, else the event that says why not: nothing
+// differs (binary_same), or a newer client is another installation, or
+// there is no daemon binary to start (handover_unavailable: the old path,
+// drain and exit 75, after which its next command starts its own daemon).
+func (d *Daemon) successorWanted(trigger states.Event) (states.Event, string) {
+	now := d.o.epoch()
+	switch {
+	case now <= d.o.Epoch && trigger == states.ClientNewer:
+		return states.HandoverUnavailable, fmt.Sprintf("the newer client is another installation: the binaries at %s are not newer than this daemon (epoch %d, on disk %d)", d.installDesc(), d.o.Epoch, now)
+	case now <= d.o.Epoch:
+		return states.BinarySame, fmt.Sprintf("the binaries at %s are this daemon's build (epoch %d)", d.installDesc(), d.o.Epoch)
+	case d.o.DaemonExe == "":
+		return states.HandoverUnavailable, "no kache-daemon binary to start as the successor"
 	}
-	if now := d.o.epoch(); now <= d.o.Epoch {
-		return fmt.Sprintf("the binaries at %s are not newer than this daemon (epoch %d, on disk %d)", d.installDesc(), d.o.Epoch, now)
-	}
-	return ""
+	return "", ""
 }
 
 // successorExe is the kache-daemon of our installation as it is on disk

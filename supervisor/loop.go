@@ -97,7 +97,7 @@ func (d *Daemon) afterEvent() {
 // accepted already, then finishes only the in-flight uploads.
 func (d *Daemon) drainHandedOver(timeout time.Duration) uploader.DrainReport {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	_ = d.srv.Shutdown(ctx)
+	_ = d.srv.Handover(ctx)
 	cancel()
 	return d.pool.HandOver(timeout)
 }

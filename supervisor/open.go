@@ -29,9 +29,12 @@ func (d *Daemon) open(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 		}
 	}
-	lock, err := d.takeRunLock(ctx)
+	var lock *runlock.Lock
+	var err error
 	if d.o.Inherit != nil {
 		lock, err = d.inheritedLock()
+	} else {
+		lock, err = d.takeRunLock(ctx)
 	}
 	if errors.Is(err, runlock.ErrLocked) {
 		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), statefile.HolderHint(p.StateFile()))

@@ -31,6 +31,7 @@ var Daemon = []Transition{
 	{states.SuccessorReady, []states.State{states.HandingOver}, states.HandedOver},
 	{states.HandoverFailed, []states.State{states.HandingOver}, states.Running},
 	{states.HandoverUnavailable, []states.State{states.HandingOver}, states.EpochStale},
+	{states.BinarySame, []states.State{states.HandingOver}, states.Running},
 	{states.DrainDone, []states.State{states.Draining, states.IdleExiting, states.EpochStale, states.HandedOver}, states.Stopped},
 	{states.Forced, []states.State{states.Starting, states.Running, states.Draining, states.IdleExiting, states.EpochStale,
 		states.HandingOver, states.HandedOver}, states.Stopped},
