@@ -251,3 +251,55 @@ func oneDaemon(t *testing.T, sock string, pid int) {
 		t.Fatalf("daemons of the socket: %+v (%v), want only pid %d", procs, err, pid)
 	}
 }
+
+// TestHandoverE2EBrokenSuccessor: a new kache-daemon that exits at once
+// cannot take over. The old daemon keeps serving (same pid, running, it
+// still uploads), status says why, and once a working build is installed
+// the next try hands over to it.
+func TestHandoverE2EBrokenSuccessor(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	remote := filepath.Join(r.dir, "remote")
+	r.env = append(r.env, "KACHE_REMOTE_DIR="+remote)
+	bin := r.copyBin("bin/kache", time.Now().Add(-time.Hour))
+	d := r.runDaemon(bin)
+	old := r.waitDaemon("daemon up", anyDaemon)
+	broken := filepath.Join(r.dir, "bin", ".kache-daemon.broken")
+	writeFile(t, broken, []byte("#!/bin/sh\necho 'kache-daemon: this build is broken' >&2\nexit 3\n"))
+	if err := os.Chmod(broken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(broken, filepath.Join(r.dir, "bin", "kache-daemon")); err != nil {
+		t.Fatal(err)
+	}
+	var st *rpc.Status
+	lcWait(t, 20*time.Second, "status to report the failed hand-over", func() bool {
+		st = r.daemonStatus()
+		return st != nil && st.Handover != "" && st.State == "running"
+	})
+	if st.Pid != old.Pid || st.State != "running" || !strings.Contains(st.Handover, "exit status 3") {
+		t.Fatalf("after a broken successor: pid %d state %s handover %q; want pid %d running, the exit status named", st.Pid, st.State, st.Handover, old.Pid)
+	}
+	if out := r.ok(bin, "daemon", "status").stdout; !strings.Contains(out, "handover: failed: ") {
+		t.Errorf("status text does not say the hand-over failed:\n%s", out)
+	}
+	src := filepath.Join(r.dir, "entry.bin")
+	writeFile(t, src, []byte("entry"))
+	r.ok(bin, "upload", "--key", "k1", src)
+	lcWait(t, 20*time.Second, "the old daemon to upload k1", func() bool {
+		m, _ := filepath.Glob(filepath.Join(remote, "*", "k1*"))
+		n, _ := filepath.Glob(filepath.Join(remote, "k1*"))
+		return len(m)+len(n) > 0
+	})
+	r.stillRunning(d, old.Pid, 300*time.Millisecond)
+
+	r.copyBin("bin/kache", time.Now()) // a working build, kache and kache-daemon
+	next := r.waitDaemon("the hand-over to the working build", func(s *rpc.Status) bool { return s.Pid != old.Pid })
+	if next.Handover != "" || next.Epoch != install.Epoch(bin) {
+		t.Errorf("successor: handover %q epoch %d, want none and %d", next.Handover, next.Epoch, install.Epoch(bin))
+	}
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("old daemon exit %d after handing over, want 0", code)
+	}
+	r.ok(bin, "daemon", "stop")
+}

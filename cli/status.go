@@ -120,7 +120,7 @@ func noteEpoch(binary, daemon int64) *epochNote {
 	n := &epochNote{Binary: binary, Daemon: daemon, Relation: epoch.Relation(binary, daemon)}
 	switch n.Relation {
 	case epoch.ClientNewer:
-		n.Note = "this kache binary is newer than the running daemon: the daemon restarts itself on the next upload, stats or build request (or run `kache daemon restart` now)"
+		n.Note = "this kache binary is newer than the running daemon: the daemon hands over to the new binary (or, for another installation, restarts) on the next upload, stats or build request (or run `kache daemon restart` now)"
 	case epoch.DaemonNewer:
 		n.Note = "the daemon runs a newer kache than this binary; this client keeps using it"
 	}
@@ -146,6 +146,9 @@ func printStatus(w io.Writer, r *statusReport) {
 		fmt.Fprintf(w, "idle:     %s\n", describeIdle(d))
 		if d.RestartReason != "" {
 			fmt.Fprintf(w, "restart:  %s\n", d.RestartReason)
+		}
+		if d.Handover != "" {
+			fmt.Fprintf(w, "handover: failed: %s\n", d.Handover)
 		}
 	case r.Problem != "":
 		fmt.Fprintf(w, "daemon:   not answering: %s\n", r.Problem)

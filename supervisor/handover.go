@@ -209,7 +209,9 @@ func (d *Daemon) onHandover(ctx context.Context, r handoverResult) {
 		_ = Notify("MAINPID=" + strconv.Itoa(r.child.Process.Pid) + "\nSTATUS=handed over, draining")
 		d.setHandoverErr("")
 	case states.HandoverFailed:
-		d.setHandoverErr(r.cause)
+		retryAt := time.Now().Add(d.retry.delay)
+		d.setHandoverErr(fmt.Sprintf("%s; this daemon keeps serving and tries again at %s (or when the binary changes again): fix or reinstall the binary",
+			r.cause, retryAt.Format(time.TimeOnly)))
 		d.o.Log.Error("hand-over to the successor failed; this daemon keeps serving", "err", r.cause, "retry_in", d.retry.delay)
 		d.retry.arm()
 	}
