@@ -161,9 +161,9 @@ type Status struct {
 	RestartReason string     `json:"restart_reason,omitempty"`
 	// Handover is why the last hand-over to a newer binary failed, and when
 	// it is retried; empty when none failed since the last success.
-	Handover string `json:"handover,omitempty"`
-	Remote        string     `json:"remote"` // description of the configured remote, "none" if unset
-	Queue         QueueStats `json:"queue"`
+	Handover string     `json:"handover,omitempty"`
+	Remote   string     `json:"remote"` // description of the configured remote, "none" if unset
+	Queue    QueueStats `json:"queue"`
 }
 
 // QueueStats is the upload queue as status shows it.
