@@ -3,11 +3,13 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -302,4 +304,80 @@ func TestHandoverE2EBrokenSuccessor(t *testing.T) {
 		t.Fatalf("old daemon exit %d after handing over, want 0", code)
 	}
 	r.ok(bin, "daemon", "stop")
+}
+
+// TestHandoverE2EKill: SIGKILL of the old daemon, and separately of the
+// successor, at a random moment of the hand-over while clients upload.
+// Nothing is lost (every upload ends in the bucket: claims free with the
+// killed process, intents stay in the spool) and one daemon is left.
+func TestHandoverE2EKill(t *testing.T) {
+	for _, victim := range []string{"old", "successor"} {
+		t.Run(victim, func(t *testing.T) {
+			u := newUpgradeRun(t)
+			old := u.daemon()
+			u.loadUploads(6)
+			waitFor(t, 20*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
+			delay := time.Duration(rand.IntN(300)) * time.Millisecond
+			u.replace()
+			pid := old.Pid
+			if victim == "successor" {
+				waitFor(t, 20*time.Second, "the successor process", func() bool {
+					procs, _ := procid.FindDaemons(u.m.sock)
+					for _, p := range procs {
+						if p.Pid != old.Pid {
+							pid = p.Pid
+							return true
+						}
+					}
+					return false
+				})
+			}
+			time.Sleep(delay) // the random moment: what is tested is any moment
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Logf("killed the %s (pid %d) %s into the hand-over", victim, pid, delay)
+			before := u.count()
+			waitFor(t, 30*time.Second, "clients to upload across the kill", func() bool { return u.count() >= before+12 })
+			u.finish()
+			last := filepath.Join(t.TempDir(), "last")
+			writeFile(t, last, []byte("the last entry"))
+			u.ok("upload", "--key", "last", last) // brings a daemon up if none is left
+			u.uploaded["last"] = last
+			u.waitSpoolEmpty(120 * time.Second)
+			inBucket(t, u.srv, u.uploaded)
+			var procs []procid.ProcInfo
+			waitFor(t, 60*time.Second, "exactly one daemon (the old one within its drain cap of 20s)", func() bool {
+				procs, _ = procid.FindDaemons(u.m.sock)
+				if len(procs) != 1 {
+					t.Logf("daemons: %+v; answering: %+v", procs, u.daemon())
+				}
+				return len(procs) == 1
+			})
+		})
+	}
+}
+
+// count is how many uploads the clients have run.
+func (u *upgradeRun) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.uploaded)
+}
+
+// loadUploads starts n clients that only upload.
+func (u *upgradeRun) loadUploads(n int) {
+	dir := u.t.TempDir()
+	for c := range n {
+		u.wg.Add(1)
+		go func() {
+			defer u.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-u.stop:
+					return
+				default:
+				}
+				u.upload(dir, fmt.Sprintf("u%02d-%04d", c, i))
+			}
+		}()
+	}
 }

@@ -296,6 +296,9 @@ func validEntries(entries []Entry) error {
 // and its scanner got there before the client's Enqueue. Intents are removed
 // under p.mu too, so the check is exact. Called with p.mu held.
 func (p *Pool) add(e Entry) bool {
+	if p.yielding {
+		return false // handed over: a scan still walking the spool leaves the rest to the successor
+	}
 	if _, err := os.Lstat(spool.File(p.o.SpoolDir, e.Key)); err != nil {
 		return false
 	}
