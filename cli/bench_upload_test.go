@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -61,7 +61,7 @@ func benchEnqueue(b *testing.B, d *benchDaemon) {
 		t1 := time.Now()
 		res, err := c.Upload(ctx, []rpc.UploadEntry{{Key: e.Key, Path: src}})
 		t2 := time.Now()
-		if err != nil || res.Queued != 1 {
+		if err != nil { // Queued may be 0: the spool watcher can take it first
 			b.Fatalf("upload %s: queued %v, err %v", e.Key, res, err)
 		}
 		total, intent, call = append(total, t2.Sub(t0)), append(intent, t1.Sub(t0)), append(call, t2.Sub(t1))
@@ -124,7 +124,7 @@ func startBenchDaemon(b *testing.B, over map[string]string) *benchDaemon {
 	if err := os.WriteFile(vars["KACHE_CONFIG"], []byte("drain_timeout_secs = 2\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	d := &benchDaemon{dir: dir, env: benchEnviron(vars), epoch: install.Epoch(bin)}
+	d := &benchDaemon{dir: dir, env: testenv.Environ(vars), epoch: install.Epoch(bin)}
 	if d.paths, err = config.ResolvePaths(func(k string) string { return vars[k] }); err != nil {
 		b.Fatal(err)
 	}
@@ -133,23 +133,6 @@ func startBenchDaemon(b *testing.B, over map[string]string) *benchDaemon {
 	}
 	b.Cleanup(func() { d.stop(b, bin) })
 	return d
-}
-
-// benchEnviron is this process's environment without its KACHE_ variables,
-// plus the non-empty ones of vars.
-func benchEnviron(vars map[string]string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KACHE_") {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range vars {
-		if v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }
 
 func (d *benchDaemon) kache(bin string, args ...string) ([]byte, error) {

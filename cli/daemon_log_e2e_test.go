@@ -14,6 +14,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // coreEnv is an isolated environment for the real binary: its own cache
@@ -31,10 +32,7 @@ func coreEnv(t *testing.T) (env []string, p config.Paths) {
 		"KACHE_SOCKET_PATH": filepath.Join(sockDir, "daemon.sock"), "KACHE_REMOTE_DIR": filepath.Join(work, "remote"),
 		"KACHE_CONFIG": "", "KACHE_LOG": "", "KACHE_DAEMON_IDLE_TIMEOUT": "", "KACHE_S3_BUCKET": "",
 	}
-	env = os.Environ()
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
+	env = testenv.Environ(vars)
 	p, err = config.ResolvePaths(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -204,7 +205,7 @@ func (u *upgradeRun) daemon() *rpc.Status {
 // build, a newer client that would make the daemon stale.
 func (u *upgradeRun) waitSpoolEmpty(timeout time.Duration) {
 	u.t.Helper()
-	waitFor(u.t, timeout, "upload spool to empty", func() bool {
+	testenv.WaitFor(u.t, timeout, "upload spool to empty", func() bool {
 		st := u.daemon()
 		return st != nil && st.Queue.Spool == 0 && st.Queue.Queued == 0 && st.Queue.InFlight == 0 && u.m.spool() == 0
 	})
@@ -219,16 +220,16 @@ func TestHandoverE2EUnderLoad(t *testing.T) {
 	u := newUpgradeRun(t)
 	old := u.daemon()
 	u.load()
-	waitFor(t, 20*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
+	testenv.WaitFor(t, 20*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
 	replaced := u.replace()
 	newEpoch := install.Epoch(u.bin)
 	var next *rpc.Status
-	waitFor(t, 20*time.Second, "the successor serving", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the successor serving", func() bool {
 		next = u.daemon()
 		return next != nil && next.Pid != old.Pid && next.Epoch == newEpoch
 	})
 	serving := time.Since(replaced)
-	waitFor(t, 30*time.Second, "the old daemon to exit", func() bool { return !pidAlive(old.Pid) })
+	testenv.WaitFor(t, 30*time.Second, "the old daemon to exit", func() bool { return !pidAlive(old.Pid) })
 	gone := time.Since(replaced)
 	u.finish()
 	u.waitSpoolEmpty(120 * time.Second)
@@ -316,12 +317,12 @@ func TestHandoverE2EKill(t *testing.T) {
 			u := newUpgradeRun(t)
 			old := u.daemon()
 			u.loadUploads(6)
-			waitFor(t, 20*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
+			testenv.WaitFor(t, 20*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
 			delay := time.Duration(rand.IntN(300)) * time.Millisecond
 			u.replace()
 			pid := old.Pid
 			if victim == "successor" {
-				waitFor(t, 20*time.Second, "the successor process", func() bool {
+				testenv.WaitFor(t, 20*time.Second, "the successor process", func() bool {
 					procs, _ := procid.FindDaemons(u.m.sock)
 					for _, p := range procs {
 						if p.Pid != old.Pid {
@@ -336,7 +337,7 @@ func TestHandoverE2EKill(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			t.Logf("killed the %s (pid %d) %s into the hand-over", victim, pid, delay)
 			before := u.count()
-			waitFor(t, 30*time.Second, "clients to upload across the kill", func() bool { return u.count() >= before+12 })
+			testenv.WaitFor(t, 30*time.Second, "clients to upload across the kill", func() bool { return u.count() >= before+12 })
 			u.finish()
 			last := filepath.Join(t.TempDir(), "last")
 			writeFile(t, last, []byte("the last entry"))
@@ -345,7 +346,7 @@ func TestHandoverE2EKill(t *testing.T) {
 			u.waitSpoolEmpty(120 * time.Second)
 			inBucket(t, u.srv, u.uploaded)
 			var procs []procid.ProcInfo
-			waitFor(t, 60*time.Second, "exactly one daemon (the old one within its drain cap of 20s)", func() bool {
+			testenv.WaitFor(t, 60*time.Second, "exactly one daemon (the old one within its drain cap of 20s)", func() bool {
 				procs, _ = procid.FindDaemons(u.m.sock)
 				if len(procs) != 1 {
 					t.Logf("daemons: %+v; answering: %+v", procs, u.daemon())

@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -41,26 +41,9 @@ func newRig(t *testing.T) *rig {
 		killLeftovers(sockDir)
 		os.RemoveAll(sockDir)
 	})
-	r.env = lcEnviron(map[string]string{"HOME": filepath.Join(dir, "home"), "XDG_CONFIG_HOME": filepath.Join(dir, "config"),
+	r.env = testenv.Environ(map[string]string{"HOME": filepath.Join(dir, "home"), "XDG_CONFIG_HOME": filepath.Join(dir, "config"),
 		"XDG_CACHE_HOME": filepath.Join(dir, "xdg"), "KACHE_CACHE_DIR": r.p.CacheDir, "KACHE_SOCKET_PATH": r.p.Socket})
 	return r
-}
-
-// lcEnviron is our environment without anything that could steer kache
-// (KACHE_*, socket activation, sd_notify), plus vars.
-func lcEnviron(vars map[string]string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, set := vars[k]; set || strings.HasPrefix(k, "KACHE_") || strings.HasPrefix(k, "LISTEN_") || k == "NOTIFY_SOCKET" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
-	return env
 }
 
 // copyBin copies the built kache (and kache-daemon beside it) to rel under

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
 )
@@ -233,7 +234,7 @@ func (r *rig) serviceUnit(bin string, extra map[string]string) unitRules {
 // managerEnv is what a user service manager gives a unit by itself: no
 // KACHE_* variables, only those the unit sets.
 func (r *rig) managerEnv() []string {
-	return lcEnviron(map[string]string{"HOME": filepath.Join(r.dir, "home"),
+	return testenv.Environ(map[string]string{"HOME": filepath.Join(r.dir, "home"),
 		"XDG_CONFIG_HOME": filepath.Join(r.dir, "config"), "XDG_CACHE_HOME": filepath.Join(r.dir, "xdg")})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -67,7 +68,7 @@ func pidArg(ts *testscript.TestScript, args []string, usage string) int {
 func cmdWaitStopped(ts *testscript.TestScript, neg bool, args []string) {
 	rejectNeg(ts, neg)
 	tasks := fmt.Sprintf("/proc/%d/task/*/stat", daemonPid(ts))
-	lcPoll(ts, 10*time.Second, "every thread of the daemon stopped", func() bool {
+	testenv.WaitFor(ts, 10*time.Second, "every thread of the daemon stopped", func() bool {
 		m, _ := filepath.Glob(tasks)
 		for _, t := range m {
 			if s := procState(t); s != "T" && s != "t" {
@@ -91,7 +92,7 @@ func alive(pid int) bool {
 func cmdProcGone(ts *testscript.TestScript, neg bool, args []string) {
 	rejectNeg(ts, neg)
 	pid := pidArg(ts, args, "procgone PID")
-	lcPoll(ts, 10*time.Second, fmt.Sprintf("pid %d gone", pid), func() bool { return !alive(pid) })
+	testenv.WaitFor(ts, 10*time.Second, fmt.Sprintf("pid %d gone", pid), func() bool { return !alive(pid) })
 }
 
 // cmdProcAlive asserts that the process still runs.
@@ -104,23 +105,6 @@ func cmdProcAlive(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// scriptEnviron is the script's environment for a process started by a
-// command rather than by exec.
-func scriptEnviron(ts *testscript.TestScript) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); !strings.HasPrefix(k, "KACHE_") {
-			env = append(env, kv)
-		}
-	}
-	for _, k := range []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG"} {
-		if v := ts.Getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
 // cmdSpawnProc starts a long-lived process in its own session, with the
 // script's environment plus leading KEY=VALUE arguments, and stores its pid
 // in VAR. It is killed when the script ends.
@@ -131,7 +115,7 @@ func cmdSpawnProc(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
 		ts.Fatalf("usage: spawnproc VAR [KEY=VALUE...] PROG [ARGS...]")
 	}
-	env, rest := scriptEnviron(ts), args[1:]
+	env, rest := scriptEnv(ts), args[1:]
 	for len(rest) > 1 && strings.Contains(rest[0], "=") {
 		env, rest = append(env, rest[0]), rest[1:]
 	}
@@ -234,16 +218,6 @@ func cmdStopwatch(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	default:
 		ts.Fatalf("usage: stopwatch start | stopwatch max DURATION")
-	}
-}
-
-// lcPoll polls cond every 10 ms until it holds or timeout passes.
-func lcPoll(ts *testscript.TestScript, timeout time.Duration, what string, cond func() bool) {
-	for deadline := time.Now().Add(timeout); !cond(); {
-		if time.Now().After(deadline) {
-			ts.Fatalf("not true after %s: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

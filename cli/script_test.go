@@ -17,6 +17,7 @@ import (
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -116,14 +117,7 @@ func cmdWaitFor(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
 		ts.Fatalf("usage: waitfor [-t D] condition [args]")
 	}
-	cond := condition(ts, args)
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			ts.Fatalf("waitfor %s: not true after %s", strings.Join(args, " "), timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(ts, timeout, "waitfor "+strings.Join(args, " "), condition(ts, args))
 }
 
 func condition(ts *testscript.TestScript, args []string) func() bool {
@@ -162,11 +156,11 @@ func condition(ts *testscript.TestScript, args []string) func() bool {
 // scriptEnv is the environment a command started by the harness itself
 // needs to find the script's daemon (not the test process's defaults).
 func scriptEnv(ts *testscript.TestScript) []string {
-	env := os.Environ()
-	for _, k := range []string{"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG"} {
-		env = append(env, k+"="+ts.Getenv(k))
+	vars := map[string]string{}
+	for _, k := range []string{"PATH", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG"} {
+		vars[k] = ts.Getenv(k)
 	}
-	return env
+	return testenv.Environ(vars)
 }
 
 // daemonPid is the pid in the state file.

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/epoch"
+	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -26,23 +29,44 @@ const statusTimeout = 2 * time.Second
 
 // statusReport is `kache daemon status --json`, documented in docs/status.md.
 type statusReport struct {
-	Binary    binaryInfo             `json:"binary"`
-	Service   service.Info           `json:"service"`
-	Running   bool                   `json:"running"`
-	Socket    string                 `json:"socket"`
-	Log       string                 `json:"log"`
-	Daemon    *rpc.Status            `json:"daemon,omitempty"`
-	Epoch     *epochNote             `json:"epoch,omitempty"`
-	Problem   string                 `json:"problem,omitempty"`
-	StateFile *statefile.StateRecord `json:"state_file,omitempty"`
-	LastExit  *statefile.ExitRecord  `json:"last_exit,omitempty"`
-	Autostart *autostartNote         `json:"autostart,omitempty"`
+	Binary  binaryInfo   `json:"binary"`
+	Service service.Info `json:"service"`
+	Running bool         `json:"running"`
+	Socket  string       `json:"socket"`
+	// ShortSocket: <cache>/daemon.sock was over the OS limit, and Socket is
+	// a short stand-in in a per-user directory.
+	ShortSocket bool                   `json:"socket_short,omitempty"`
+	Log         string                 `json:"log"`
+	Daemon      *rpc.Status            `json:"daemon,omitempty"`
+	Epoch       *epochNote             `json:"epoch,omitempty"`
+	Problem     string                 `json:"problem,omitempty"`
+	StateFile   *statefile.StateRecord `json:"state_file,omitempty"`
+	LastExit    *statefile.ExitRecord  `json:"last_exit,omitempty"`
+	Autostart   *autostartNote         `json:"autostart,omitempty"`
 }
 
 type binaryInfo struct {
 	Version string `json:"version"`
-	Epoch   int64  `json:"epoch"`
+	Epoch   int64  `json:"epoch"` // the newer of the two files' mtimes
 	Exe     string `json:"exe"`
+	// Files are the installation's two binaries, each with its own epoch:
+	// replacing either makes the pair newer.
+	Files []binaryFile `json:"files"`
+}
+
+type binaryFile struct {
+	Path  string `json:"path"`
+	Epoch int64  `json:"epoch"` // 0: missing or unreadable
+}
+
+// installFiles lists kache and the kache-daemon beside it.
+func installFiles(exe string) []binaryFile {
+	files := []binaryFile{{Path: exe, Epoch: epoch.Of(exe)}}
+	d, err := install.DaemonPath(exe)
+	if err != nil {
+		d = filepath.Join(filepath.Dir(exe), install.DaemonName)
+	}
+	return append(files, binaryFile{Path: d, Epoch: epoch.Of(d)})
 }
 
 // epochNote compares this binary with the running daemon.
@@ -80,8 +104,9 @@ func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 
 func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	epoch := env.epoch()
-	r := &statusReport{Binary: binaryInfo{env.Version, epoch, env.Exe}, Socket: p.Socket, Log: p.LogFile(),
-		Service: service.Status(serviceOptions(env, p))}
+	r := &statusReport{Binary: binaryInfo{env.Version, epoch, env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
+		ShortSocket: p.ShortSocket,
+		Service:     service.Status(serviceOptions(env, p))}
 	c := &rpc.Client{Socket: p.Socket, Epoch: epoch, CallTimeout: statusTimeout}
 	defer c.Close()
 	st, err := c.Status(ctx)
@@ -129,6 +154,9 @@ func noteEpoch(binary, daemon int64) *epochNote {
 
 func printStatus(w io.Writer, r *statusReport) {
 	fmt.Fprintf(w, "kache %s (epoch %d)\n", r.Binary.Version, r.Binary.Epoch)
+	for _, f := range r.Binary.Files {
+		fmt.Fprintf(w, "binary:   %s (%s)\n", f.Path, describeFileEpoch(f.Epoch))
+	}
 	fmt.Fprintf(w, "service:  %s\n", describeService(r.Service))
 	switch {
 	case r.Running:
@@ -156,6 +184,9 @@ func printStatus(w io.Writer, r *statusReport) {
 		fmt.Fprintf(w, "daemon:   stopped (start it with `kache daemon start`)\n")
 	}
 	fmt.Fprintf(w, "socket:   %s\nlog:      %s\n", r.Socket, r.Log)
+	if r.ShortSocket {
+		fmt.Fprintf(w, "          (a short stand-in: the socket beside the cache dir would be over the OS limit of %d bytes; set KACHE_SOCKET_PATH to choose another)\n", config.MaxSocketPath())
+	}
 	if r.LastExit != nil && !r.Running {
 		fmt.Fprintf(w, "last exit: %s at %s: %s\n", r.LastExit.Reason, r.LastExit.At.Local().Format(time.DateTime), r.LastExit.Message)
 	}
@@ -182,3 +213,11 @@ func describeIdle(d *rpc.Status) string {
 }
 
 func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }
+
+// describeFileEpoch is a binary's mtime for people, or why there is none.
+func describeFileEpoch(e int64) string {
+	if e == 0 {
+		return "missing: reinstall kache with `make build` or `go install ./cmd/...`"
+	}
+	return "epoch " + strconv.FormatInt(e, 10) + ", " + time.Unix(0, e).Local().Format(time.DateTime)
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
 
@@ -24,7 +25,7 @@ func TestUploadE2EHandoffDuringDrain(t *testing.T) {
 	m.ok("daemon", "start")
 	old := m.status().Pid
 	m.ok("upload", "--from", batchFile(t, stuck))
-	waitFor(t, 10*time.Second, "uploads to reach the proxy", func() bool { return m.stats().Queue.InFlight > 0 })
+	testenv.WaitFor(t, 10*time.Second, "uploads to reach the proxy", func() bool { return m.stats().Queue.InFlight > 0 })
 
 	stop := exec.Command(kacheBin, "daemon", "stop")
 	stop.Env = m.environ()
@@ -32,7 +33,7 @@ func TestUploadE2EHandoffDuringDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop.Wait()
-	waitFor(t, 10*time.Second, "the daemon to drain", func() bool { return m.status().State == "draining" })
+	testenv.WaitFor(t, 10*time.Second, "the daemon to drain", func() bool { return m.status().State == "draining" })
 
 	// Point the successor straight at S3: it inherits the uploading
 	// command's environment.
@@ -47,7 +48,7 @@ func TestUploadE2EHandoffDuringDrain(t *testing.T) {
 	if err := stop.Wait(); err != nil {
 		t.Fatalf("daemon stop: %v", err)
 	}
-	waitFor(t, 20*time.Second, "a successor daemon", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "a successor daemon", func() bool {
 		if m.run("daemon", "status").code != 0 {
 			return false
 		}

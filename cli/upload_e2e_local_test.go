@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 )
 
@@ -113,7 +114,7 @@ func TestUploadE2EVanishedSource(t *testing.T) {
 // holds nothing else.
 func (m *machine) waitFailed(n int) {
 	m.t.Helper()
-	waitFor(m.t, 15*time.Second, "uploads to fail", func() bool {
+	testenv.WaitFor(m.t, 15*time.Second, "uploads to fail", func() bool {
 		st := m.stats()
 		return st.UploadsFailed == int64(n) && st.Queue.Spool == 0 && st.Queue.InFlight == 0 && len(m.failed()) == n
 	})

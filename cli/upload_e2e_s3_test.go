@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -89,14 +90,14 @@ func TestUploadE2EKill9MidUpload(t *testing.T) {
 	m.ok("daemon", "start")
 	pid := m.status().Pid
 	m.ok("upload", "--from", batchFile(t, es))
-	waitFor(t, 30*time.Second, "some uploads done, many pending", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "some uploads done, many pending", func() bool {
 		st := m.stats()
 		return st.UploadsCompleted >= 10 && st.Queue.Spool >= 50
 	})
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the killed daemon to release its lock", func() bool { return !m.daemonUp() })
+	testenv.WaitFor(t, 10*time.Second, "the killed daemon to release its lock", func() bool { return !m.daemonUp() })
 	pending := m.spool()
 	if pending == 0 || pending == len(es) {
 		t.Fatalf("after kill -9 the spool holds %d of %d intents; want some done, some left", pending, len(es))
@@ -121,7 +122,7 @@ func TestUploadE2ES3Outage(t *testing.T) {
 	m.ok("daemon", "start")
 	srv.Stop()
 	m.ok("upload", "--from", batchFile(t, es))
-	waitFor(t, 20*time.Second, "the breaker to open", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the breaker to open", func() bool {
 		return m.stats().Queue.Breaker == "open"
 	})
 	for i := range 3 {
@@ -165,7 +166,7 @@ func TestUploadE2EDrainCap(t *testing.T) {
 	es := randomFiles(t, t.TempDir(), "cap", 40)
 	m.ok("daemon", "start")
 	m.ok("upload", "--from", batchFile(t, es))
-	waitFor(t, 10*time.Second, "uploads to reach the proxy", func() bool { return m.stats().Queue.InFlight > 0 })
+	testenv.WaitFor(t, 10*time.Second, "uploads to reach the proxy", func() bool { return m.stats().Queue.InFlight > 0 })
 	stop := m.ok("daemon", "stop")
 	drained, left := drainReport(t, stop)
 	if stop.took < 2*time.Second || stop.took > 8*time.Second {
@@ -299,7 +300,7 @@ func TestUploadE2EDirRoundTrip(t *testing.T) {
 	sameTree(t, store, trees["tree-a"])
 
 	m.ok("prefetch", "tree-b")
-	waitFor(t, 15*time.Second, "prefetch of tree-b", func() bool { return m.stats().Downloads >= 2 })
+	testenv.WaitFor(t, 15*time.Second, "prefetch of tree-b", func() bool { return m.stats().Downloads >= 2 })
 	sameTree(t, filepath.Join(m.paths().StoreDir(), "tree-b"), trees["tree-b"])
 
 	// Flip bytes in the middle of tree-c's archive (same size), and swap

@@ -17,6 +17,7 @@ import (
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/uploader"
 )
@@ -80,21 +81,10 @@ func (m *machine) writeConfig(body string) {
 	writeFile(m.t, m.env["KACHE_CONFIG"], []byte(body))
 }
 
-// environ is the test process's environment without anything that could
-// steer kache or the AWS SDK, plus the machine's own variables.
+// environ is the machine's own environment (testenv.Environ), without
+// anything of ours that could steer the AWS SDK or the user's directories.
 func (m *machine) environ() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "KACHE_") || strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "XDG_") || k == "HOME" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	for k, v := range m.env {
-		out = append(out, k+"="+v)
-	}
-	return out
+	return testenv.Environ(m.env, "AWS_", "XDG_", "HOME")
 }
 
 // result is one finished kache command.
@@ -217,7 +207,7 @@ func (m *machine) waitGone() {
 	if m.daemonUp() {
 		m.t.Fatal("the run lock is still held")
 	}
-	waitFor(m.t, 5*time.Second, "the daemon process to exit", func() bool {
+	testenv.WaitFor(m.t, 5*time.Second, "the daemon process to exit", func() bool {
 		procs, err := procid.FindDaemons(m.sock)
 		return err == nil && len(procs) == 0
 	})
@@ -227,7 +217,7 @@ func (m *machine) waitGone() {
 func (m *machine) waitSpoolEmpty(timeout time.Duration) rpc.Stats {
 	m.t.Helper()
 	var st rpc.Stats
-	waitFor(m.t, timeout, "upload spool to empty", func() bool {
+	testenv.WaitFor(m.t, timeout, "upload spool to empty", func() bool {
 		st = m.stats()
 		return st.Queue.Spool == 0 && st.Queue.Queued == 0 && st.Queue.InFlight == 0 && m.spool() == 0
 	})
@@ -261,19 +251,6 @@ func (m *machine) eventKeys(kind string) map[string]int {
 		}
 	}
 	return out
-}
-
-// waitFor polls cond every 25 ms until it holds, failing the test at the
-// deadline.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 func globs(t *testing.T, pattern string) []string {

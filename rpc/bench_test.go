@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // BenchmarkCallRoundTrip measures one status call over a kept connection
@@ -37,7 +39,7 @@ func BenchmarkUpload(b *testing.B) {
 
 // childServer serves the trivial handler from a helper process.
 func childServer(b *testing.B) string {
-	sock := filepath.Join(shortDir(b), "d.sock")
+	sock := filepath.Join(testenv.SockDir(b), "d.sock")
 	startHelper(b, "serve", sock, -1)
 	return sock
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // partial is the first n bytes of a padded status line: no newline yet.
@@ -17,7 +19,7 @@ func TestBufferBudgetIsSharedAcrossConnections(t *testing.T) {
 	a := dialRaw(t, ts.sock)
 	line := padded(2 << 20)
 	a.send(string(line[:len(line)-10]))
-	waitFor(t, 10*time.Second, "the first partial line to be buffered", func() bool { return used() >= 2<<20-16<<10 })
+	testenv.WaitFor(t, 10*time.Second, "the first partial line to be buffered", func() bool { return used() >= 2<<20-16<<10 })
 
 	b := dialRaw(t, ts.sock)
 	go b.nc.Write(partial(2 << 20)) // may fail with EPIPE once refused
@@ -35,7 +37,7 @@ func TestBufferBudgetIsSharedAcrossConnections(t *testing.T) {
 	if resp := a.recv(); !resp.OK {
 		t.Fatalf("the connection within the budget was refused: %+v", resp.Error)
 	}
-	waitFor(t, 10*time.Second, "the answered line's buffer to be given back", func() bool { return used() == 0 })
+	testenv.WaitFor(t, 10*time.Second, "the answered line's buffer to be given back", func() bool { return used() == 0 })
 
 	c := dialRaw(t, ts.sock)
 	go c.nc.Write(padded(2 << 20))
@@ -48,7 +50,7 @@ func TestClosedConnectionGivesBackItsBudget(t *testing.T) {
 	ts := startServer(t, &recorder{}, ServerOptions{MaxBuffered: 3 << 20})
 	a := dialRaw(t, ts.sock)
 	a.send(string(partial(1 << 20)))
-	waitFor(t, 10*time.Second, "the partial line to be buffered", func() bool { return ts.srv.budget.used.Load() > 0 })
+	testenv.WaitFor(t, 10*time.Second, "the partial line to be buffered", func() bool { return ts.srv.budget.used.Load() > 0 })
 	a.nc.Close()
-	waitFor(t, 10*time.Second, "the budget to be given back", func() bool { return ts.srv.budget.used.Load() == 0 })
+	testenv.WaitFor(t, 10*time.Second, "the budget to be given back", func() bool { return ts.srv.budget.used.Load() == 0 })
 }

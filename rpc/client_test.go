@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // countingDial dials the socket and counts how often it did.
@@ -94,13 +96,13 @@ func TestFailedAnswerIsErrorAndResponse(t *testing.T) {
 }
 
 func TestNotRunningMissingSocket(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	_, err := (&Client{Socket: sock}).Status(context.Background())
 	wantNotRunning(t, err, sock, syscall.ENOENT)
 }
 
 func TestNotRunningStaleSocket(t *testing.T) {
-	sock := filepath.Join(shortDir(t), "daemon.sock")
+	sock := filepath.Join(testenv.SockDir(t), "daemon.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +153,7 @@ func TestReconnectAfterServerClosedKeptConnection(t *testing.T) {
 			if _, err := c.Status(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, "the server to drop the idle connection", func() bool { return ts.srv.ActiveConns() == 0 })
+			testenv.WaitFor(t, 5*time.Second, "the server to drop the idle connection", func() bool { return ts.srv.ActiveConns() == 0 })
 			if _, err := c.Status(context.Background()); err != nil {
 				t.Fatalf("call on a connection the server closed: %v", err)
 			}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // helperEnv names the role a re-executed test binary plays instead of
@@ -220,7 +222,7 @@ func helperCmd(t testing.TB, role, sock string, uid int) *exec.Cmd {
 // publicCopy copies exe into a fresh directory every user may enter.
 func publicCopy(t testing.TB, exe string) string {
 	t.Helper()
-	dir := shortDir(t)
+	dir := testenv.SockDir(t)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -23,29 +24,6 @@ func TestMain(m *testing.M) {
 		os.Exit(runHelper(role))
 	}
 	goleak.VerifyTestMain(m)
-}
-
-// shortDir is a temp dir short enough for a Unix socket path.
-func shortDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 type testServer struct {
@@ -67,7 +45,7 @@ func startServer(t testing.TB, h Handler, o ServerOptions) *testServer {
 // serve runs srv on a fresh socket, for tests that adjust srv first.
 func serve(t testing.TB, srv *Server) *testServer {
 	t.Helper()
-	sock := filepath.Join(shortDir(t), "d.sock")
+	sock := filepath.Join(testenv.SockDir(t), "d.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)

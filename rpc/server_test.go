@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 const statusLine = `{"op":"status","proto":1}` + "\n"
@@ -143,7 +145,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 
 	first.nc.Close()
-	waitFor(t, 5*time.Second, "the closed connection to be released", func() bool { return ts.srv.ActiveConns() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the closed connection to be released", func() bool { return ts.srv.ActiveConns() == 1 })
 	fourth := dialRaw(t, ts.sock)
 	fourth.send(statusLine)
 	if !fourth.recv().OK {
@@ -186,14 +188,14 @@ func TestReadTimeoutClosesIdleConnection(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("idle connection closed after %s, want about 100ms", d)
 	}
-	waitFor(t, 5*time.Second, "the idle connection to be released", func() bool { return ts.srv.ActiveConns() == 0 })
+	testenv.WaitFor(t, 5*time.Second, "the idle connection to be released", func() bool { return ts.srv.ActiveConns() == 0 })
 }
 
 func TestShutdownWaitsForInFlightRequest(t *testing.T) {
 	g := newGate()
 	ts := startServer(t, g, ServerOptions{})
 	idle := dialRaw(t, ts.sock)
-	waitFor(t, 5*time.Second, "the idle connection to be served", func() bool { return ts.srv.ActiveConns() == 1 })
+	testenv.WaitFor(t, 5*time.Second, "the idle connection to be served", func() bool { return ts.srv.ActiveConns() == 1 })
 
 	answered := make(chan error, 1)
 	go func() { _, err := ts.client(t).Call(context.Background(), &Request{Op: OpStatus}); answered <- err }()
@@ -202,7 +204,7 @@ func TestShutdownWaitsForInFlightRequest(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- ts.srv.Shutdown(context.Background()) }()
 	idle.expectClosed() // shutdown began: idle connections go at once
-	waitFor(t, 5*time.Second, "the listener to close", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the listener to close", func() bool {
 		nc, err := net.Dial("unix", ts.sock)
 		if err == nil {
 			nc.Close()
@@ -238,7 +240,7 @@ func TestShutdownDeadlineCancelsHandlers(t *testing.T) {
 	if err := <-answered; err == nil {
 		t.Fatal("the forcibly closed call succeeded")
 	}
-	waitFor(t, 5*time.Second, "the cancelled handler to finish", func() bool { return ts.srv.ActiveConns() == 0 })
+	testenv.WaitFor(t, 5*time.Second, "the cancelled handler to finish", func() bool { return ts.srv.ActiveConns() == 0 })
 }
 
 func TestServeAfterCloseReturnsNil(t *testing.T) {
@@ -246,7 +248,7 @@ func TestServeAfterCloseReturnsNil(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sock := shortDir(t) + "/s"
+	sock := testenv.SockDir(t) + "/s"
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)

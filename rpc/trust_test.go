@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // nobody is the second user of the cross-user tests.
@@ -102,7 +104,7 @@ func wantImpostor(t *testing.T, err error, detail string) {
 func TestClientRefusesSymlinkedSocket(t *testing.T) {
 	rec := &recorder{}
 	ts := startServer(t, rec, ServerOptions{})
-	link := filepath.Join(shortDir(t), "link.sock")
+	link := filepath.Join(testenv.SockDir(t), "link.sock")
 	if err := os.Symlink(ts.sock, link); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestClientRefusesSocketOwnedByAnotherUser(t *testing.T) {
 // path first in a shared sticky directory and answers every request.
 func TestClientRefusesImpostor(t *testing.T) {
 	requireRoot(t)
-	dir := shortDir(t)
+	dir := testenv.SockDir(t)
 	if err := os.Chmod(dir, 0o1777); err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,11 @@ type UploadOutcome struct {
 func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutcome {
 	var out UploadOutcome
 	res, err := w.Client.Upload(ctx, entries)
+	for try := 0; KindOf(err) == ErrBusy && try < w.tries(); try++ {
+		// At its connection or buffer cap: a moment later it has room.
+		sleepJitter(ctx, try)
+		res, err = w.Client.Upload(ctx, entries)
+	}
 	if KindOf(err) == ErrShuttingDown && w.Handoff != nil {
 		// A draining daemon can take up to its drain timeout to exit; the
 		// build must not wait for it.

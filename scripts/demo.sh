@@ -20,7 +20,7 @@ step "$bin" upload --key libfoo-1a2b3c.rlib "$root/artifacts/libfoo.rlib"
 step "$bin" upload libfoo-dir-1a2b3c="$root/artifacts/libfoo"
 step "$bin" daemon status
 step "$bin" daemon stop
-echo; echo "remote now holds:"; ls -l "$root/remote"
+echo; echo "remote now holds (one object per entry, remote format v2):"; ls -l "$root/remote/.v2"
 
 # A second machine: an empty cache sharing the same remote.
 export KACHE_CACHE_DIR=$root/cache2

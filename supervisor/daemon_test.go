@@ -86,7 +86,7 @@ func (g *gatedRemote) Put(ctx context.Context, key string, r io.Reader, size int
 	return g.DirRemote.Put(ctx, key, r, size)
 }
 
-// PutNew is how the v2 format uploads an entry; it waits at the gate too.
+// PutNew is the one request of a remote format v2 upload.
 func (g *gatedRemote) PutNew(ctx context.Context, key string, body io.Reader, size int64, sum string, meta map[string]string) error {
 	if err := g.wait(ctx, key); err != nil {
 		return err
@@ -94,7 +94,7 @@ func (g *gatedRemote) PutNew(ctx context.Context, key string, body io.Reader, si
 	return g.DirRemote.PutNew(ctx, key, body, size, sum, meta)
 }
 
-// wait announces a Put and holds it until the gate opens.
+// wait announces key and holds it at the gate.
 func (g *gatedRemote) wait(ctx context.Context, key string) error {
 	select {
 	case g.entered <- key:

@@ -331,7 +331,7 @@ func (u *unpacker) finishDirs() error {
 }
 
 func (u *unpacker) setMeta(name string, mode fs.FileMode, mtime time.Time) error {
-	if err := u.root.Chmod(name, mode); err != nil {
+	if err := u.root.Chmod(name, storeMode(mode)); err != nil {
 		return err
 	}
 	return u.root.Chtimes(name, mtime, mtime)

@@ -10,10 +10,6 @@ import (
 	"strings"
 )
 
-// dirTempPrefix names the temp files of an unfinished Put. No valid key
-// starts with '.', so a temp file is never mistaken for an object.
-const dirTempPrefix = ".kache-tmp-"
-
 // DirRemote is a remote that is a plain directory, such as a shared NFS
 // mount: each object is one file named by its key. Configured with
 // [remote] dir or KACHE_REMOTE_DIR, it lets the daemon work with no cloud at
@@ -104,10 +100,11 @@ type ctxReadCloser struct {
 	io.Closer
 }
 
-// Put writes the object to a temp file in the same directory, fsyncs it and
-// renames it over the key, then fsyncs the directory: readers see the old
-// object or the whole new one, and a confirmed Put survives a crash. A size
-// of -1 means unknown; any other size must match the bytes read.
+// Put writes the object through atomicfile (temp file in the same
+// directory, fsync, rename over the key, fsync of the directory): readers
+// see the old object or the whole new one, and a confirmed Put survives a
+// crash. A size of -1 means unknown; any other size must match the bytes
+// read.
 func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	p, err := d.path(key)
 	if err != nil {
@@ -117,44 +114,16 @@ func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64
 	if err != nil {
 		return fmt.Errorf("put %s: %w", p, err)
 	}
-	if err := d.fill(ctx, tmp, r, size); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", p, err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", p, err)
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-// fill copies r into the temp file, checks the size, syncs and closes it.
-func (d *DirRemote) fill(ctx context.Context, f *os.File, r io.Reader, size int64) error {
-	n, err := io.Copy(f, ctxReader{ctx: ctx, r: r})
+	defer tmp.Abort()
+	n, err := io.Copy(tmp, ctxReader{ctx: ctx, r: r})
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("read %d bytes, expected %d", n, size)
 	}
 	if err == nil {
-		err = f.Chmod(0o644)
+		err = tmp.Commit()
 	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir fsyncs a directory so a rename inside it is durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+		return fmt.Errorf("put %s: %w", p, err)
 	}
 	return nil
 }

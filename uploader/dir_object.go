@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/kunobi-ninja/kache/internal/atomicfile"
 )
 
 // A v2 object on a directory remote is one file: a header line holding the
@@ -29,9 +31,9 @@ const (
 	maxDirHeader   = 8 << 10
 )
 
-// PutNew writes the header and the body to a temp file beside the object,
-// hashing the body as it is written, fsyncs it and hard-links it to the
-// object's name. link(2) fails if the name exists, so of two concurrent
+// PutNew writes the header and the body to a temp file beside the object
+// (atomicfile, durable), hashing the body as it is written, and hard-links
+// it to the object's name (atomicfile's CommitNew). link(2) fails if the name exists, so of two concurrent
 // uploads of a key exactly one wins and the other gets ErrExists, with no
 // window between a check and a write. A body that does not hash to sum is
 // not linked (ErrBodyMismatch).
@@ -51,29 +53,29 @@ func (d *DirRemote) PutNew(ctx context.Context, key string, body io.Reader, size
 	if err != nil {
 		return d.classify("put", p, err)
 	}
-	defer os.Remove(tmp.Name()) // the object is the link; the temp name always goes
+	defer tmp.Abort()
 	if err := d.fillNew(ctx, tmp, hdr, body, size, sum); err != nil {
 		return d.classify("put", p, err)
 	}
-	if err := os.Link(tmp.Name(), p); err != nil {
+	if err := tmp.CommitNew(); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("put %s: %w", p, ErrExists)
 		}
 		return d.classify("put", p, fmt.Errorf("%w (the remote directory's filesystem must support hard links)", err))
 	}
-	return syncDir(filepath.Dir(p))
+	return nil
 }
 
 // createTemp makes a temp file in the object's directory, creating the
 // v2 namespace directory on first use. The root itself is never created
 // here: a root that vanished (an unmounted share) must fail the upload, not
 // silently fill the empty mount point.
-func (d *DirRemote) createTemp(p string) (*os.File, error) {
+func (d *DirRemote) createTemp(p string) (*atomicfile.File, error) {
 	dir := filepath.Dir(p)
-	f, err := os.CreateTemp(dir, dirTempPrefix+filepath.Base(p)+"-*")
+	f, err := atomicfile.Create(p, 0o644, atomicfile.Durable)
 	if errors.Is(err, fs.ErrNotExist) && dir != d.root {
 		if err = os.Mkdir(dir, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
-			f, err = os.CreateTemp(dir, dirTempPrefix+filepath.Base(p)+"-*")
+			f, err = atomicfile.Create(p, 0o644, atomicfile.Durable)
 		}
 	}
 	return f, err
@@ -81,7 +83,7 @@ func (d *DirRemote) createTemp(p string) (*os.File, error) {
 
 // fillNew writes header and body, checks the body's size and hash, syncs
 // and closes the file.
-func (d *DirRemote) fillNew(ctx context.Context, f *os.File, hdr []byte, body io.Reader, size int64, sum string) error {
+func (d *DirRemote) fillNew(ctx context.Context, f *atomicfile.File, hdr []byte, body io.Reader, size int64, sum string) error {
 	_, err := f.Write(hdr)
 	h := sha256.New()
 	var n int64
@@ -94,14 +96,6 @@ func (d *DirRemote) fillNew(ctx context.Context, f *os.File, hdr []byte, body io
 		err = fmt.Errorf("%w: read %d bytes, expected %d", ErrBodyMismatch, n, size)
 	case hex.EncodeToString(h.Sum(nil)) != sum:
 		err = fmt.Errorf("%w: sha256 %x, expected %s", ErrBodyMismatch, h.Sum(nil), sum)
-	default:
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }

@@ -159,8 +159,14 @@ func fileMode(m uint32) fs.FileMode {
 	if m == 0 {
 		return 0o644
 	}
-	return fs.FileMode(m).Perm()
+	return storeMode(fs.FileMode(m))
 }
+
+// storeMode is the permission a store file gets from the remote's bits:
+// never writable by group or others (a remote that says 0777 must not make
+// the store's entries writable by other users, who could then change what
+// kache serves as a hit).
+func storeMode(m fs.FileMode) fs.FileMode { return m.Perm() &^ 0o022 }
 
 // materialiseDir extracts the directory entry into a temp sibling of dest,
 // checks it and renames it into place.

@@ -3,9 +3,11 @@ package uploader
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -93,12 +95,24 @@ func (p *Pool) Prefetch(keys []string) int {
 	return p.fetch.schedule(want)
 }
 
+// inStore reports whether the store holds key as kache would have left it:
+// ours, not a symlink, not writable by others. Anything else (planted by
+// another user before the store's directory was checked, or tampered
+// with) is not served as a hit; a download then replaces it.
 func (p *Pool) inStore(key string) bool {
 	if p.o.StoreDir == "" {
 		return false
 	}
-	_, err := os.Lstat(filepath.Join(p.o.StoreDir, key))
-	return err == nil
+	fi, err := os.Lstat(filepath.Join(p.o.StoreDir, key))
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	trusted := fi.Mode()&fs.ModeSymlink == 0 && fi.Mode().Perm()&0o022 == 0 && (!ok || int(st.Uid) == os.Getuid())
+	if !trusted {
+		p.log.Warn("store entry not trusted: not served, fetched again", "key", key, "mode", fi.Mode())
+	}
+	return trusted
 }
 
 // join returns the running download of key, starting one if there is none.

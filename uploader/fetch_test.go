@@ -126,3 +126,21 @@ func TestPrefetchDownloadsInBackgroundWithoutDuplicates(t *testing.T) {
 		t.Fatalf("Prefetch after completion scheduled %d, want 1", n)
 	}
 }
+
+// A store entry kache would not have left (a symlink, writable by others,
+// another user's) is not served as a hit.
+func TestFetchDoesNotTrustTamperedStoreEntries(t *testing.T) {
+	f := newPoolFixture(t)
+	p, _ := startPool(t, f.options(t, f.remote))
+	store := p.o.StoreDir
+	must(t, os.MkdirAll(store, 0o700))
+	must(t, os.Symlink("/etc/passwd", filepath.Join(store, "linked")))
+	must(t, os.WriteFile(filepath.Join(store, "open"), []byte("x"), 0o666))
+	must(t, os.Chmod(filepath.Join(store, "open"), 0o666))
+	must(t, os.WriteFile(filepath.Join(store, "fine"), []byte("x"), 0o644))
+	for key, want := range map[string]bool{"linked": false, "open": false, "fine": true} {
+		if got := p.inStore(key); got != want {
+			t.Errorf("inStore(%s) = %v, want %v", key, got, want)
+		}
+	}
+}

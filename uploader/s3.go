@@ -39,7 +39,10 @@ const defaultRegion = "us-east-1"
 // backoff and circuit breaker; stacking the SDK's retries under it would
 // multiply attempts against a dead server and hide failures from the breaker.
 type S3Remote struct {
-	client   *s3.Client
+	// client is built in the background by NewS3 (loading the AWS
+	// configuration parses the CA bundle and shared files: several ms that
+	// would otherwise delay the daemon's readiness); calls wait for it.
+	client   func() (*s3.Client, error)
 	bucket   string
 	prefix   string
 	endpoint string
@@ -60,6 +63,15 @@ func NewS3(ctx context.Context, c config.S3) (*S3Remote, error) {
 		return nil, err
 	}
 	conns := &connTracker{conns: map[*trackedConn]struct{}{}}
+	load := sync.OnceValues(func() (*s3.Client, error) { return newClient(ctx, c, conns) })
+	go load() // ready by the time the first upload needs it
+	return &S3Remote{client: load, bucket: c.Bucket, prefix: c.Prefix, endpoint: c.Endpoint, conns: conns}, nil
+}
+
+// newClient loads the AWS configuration and builds the S3 client. A
+// failure is a configuration problem, so every call reports it as a paused
+// remote (status shows why) rather than a verdict on an entry.
+func newClient(ctx context.Context, c config.S3, conns *connTracker) (*s3.Client, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(httpClient(c.Concurrency, conns)),
 		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
@@ -72,20 +84,19 @@ func NewS3(ctx context.Context, c config.S3) (*S3Remote, error) {
 	if c.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(c.Region))
 	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.LoadDefaultConfig(context.WithoutCancel(ctx), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("s3 remote: load AWS config: %w", err)
+		return nil, Paused(fmt.Errorf("s3 remote: load AWS config: %w", err))
 	}
 	if cfg.Region == "" {
 		cfg.Region = defaultRegion
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 			o.UsePathStyle = true
 		}
-	})
-	return &S3Remote{client: client, bucket: c.Bucket, prefix: c.Prefix, endpoint: c.Endpoint, conns: conns}, nil
+	}), nil
 }
 
 // checkEndpoint rejects an endpoint the SDK would only fail on later.
@@ -143,7 +154,11 @@ func (s *S3Remote) Close() error {
 
 // Head reports whether the object exists; 404 is (false, nil).
 func (s *S3Remote) Head(ctx context.Context, key string) (bool, error) {
-	_, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	cl, err := s.client()
+	if err != nil {
+		return false, err
+	}
+	_, err = cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 	if err == nil {
 		return true, nil
 	}
@@ -155,7 +170,11 @@ func (s *S3Remote) Head(ctx context.Context, key string) (bool, error) {
 
 // Get opens the object; a missing one is ErrNotFound.
 func (s *S3Remote) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	cl, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 	if err != nil {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("get %s: %w", s.url(key), ErrNotFound)
@@ -170,12 +189,16 @@ func (s *S3Remote) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 // it needs to seek: a reader that cannot seek (an *os.File or a
 // bytes.Reader can) is first copied to a temp file.
 func (s *S3Remote) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	cl, err := s.client()
+	if err != nil {
+		return err
+	}
 	body, done, err := seekable(r, size)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", s.url(key), err)
 	}
 	defer done()
-	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+	_, err = cl.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: body, ContentLength: aws.Int64(size),
 	})
 	if err != nil {
@@ -219,13 +242,17 @@ func seekable(r io.Reader, size int64) (io.ReadSeeker, func(), error) {
 // hashed as they are sent; should a server have stored a body that does
 // not match sum, the object is deleted and ErrBodyMismatch returned.
 func (s *S3Remote) PutNew(ctx context.Context, key string, body io.Reader, size int64, sum string, meta map[string]string) error {
+	cl, err := s.client()
+	if err != nil {
+		return err
+	}
 	rs, done, err := seekable(body, size)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", s.url(key), err)
 	}
 	defer done()
 	sent := &hashingBody{r: rs, h: sha256.New()}
-	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+	_, err = cl.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: sent, ContentLength: aws.Int64(size),
 		IfNoneMatch: aws.String("*"), Metadata: meta,
 	}, withPayloadHash(sum))
@@ -296,7 +323,11 @@ func withPayloadHash(sum string) func(*s3.Options) {
 // GetMeta opens the object with its user metadata (x-amz-meta-*, keys in
 // lower case); a missing one is ErrNotFound.
 func (s *S3Remote) GetMeta(ctx context.Context, key string) (io.ReadCloser, map[string]string, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	cl, err := s.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil, fmt.Errorf("get %s: %w", s.url(key), ErrNotFound)
@@ -308,7 +339,11 @@ func (s *S3Remote) GetMeta(ctx context.Context, key string) (io.ReadCloser, map[
 
 // Delete removes the object; S3 answers a missing one with success.
 func (s *S3Remote) Delete(ctx context.Context, key string) error {
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
+	cl, err := s.client()
+	if err != nil {
+		return err
+	}
+	_, err = cl.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)})
 	if err != nil && !isNotFound(err) {
 		return s.classify("delete", key, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,4 +301,16 @@ func TestPoolCorruptEntryIsUploadedAgain(t *testing.T) {
 		t.Fatalf("Fetch after the re-upload = %v, %v", found, err)
 	}
 	sameFile(t, e.Path, filepath.Join(f.store, "poisoned"))
+}
+
+// A remote that says 0777 does not make store files writable by others.
+func TestStoreModeNeverGroupOrOtherWritable(t *testing.T) {
+	for in, want := range map[fs.FileMode]fs.FileMode{0o777: 0o755, 0o666: 0o644, 0o700: 0o700, 0o644: 0o644, 0o4777: 0o755} {
+		if got := storeMode(in); got != want {
+			t.Errorf("storeMode(%#o) = %#o, want %#o", in, got, want)
+		}
+	}
+	if got := fileMode(0o777); got != 0o755 {
+		t.Errorf("fileMode(0777) = %#o, want 0755", got)
+	}
 }

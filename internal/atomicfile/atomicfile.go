@@ -76,6 +76,32 @@ func (f *File) Commit() error {
 	return nil
 }
 
+// CommitNew makes the content visible at the path only if nothing is there
+// yet: it hard-links the temp file to the path (link(2) fails on an
+// existing name, so of two writers exactly one wins, with no window
+// between a check and the write) and removes the temp name. An existing
+// path is an error wrapping fs.ErrExist. The file system must support hard
+// links.
+func (f *File) CommitNew() error {
+	if f.done {
+		return fmt.Errorf("write %s: already committed or aborted", f.path)
+	}
+	f.done = true
+	defer os.Remove(f.Name()) // the object is the link; the temp name always goes
+	if err := f.finish(); err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	if err := os.Link(f.Name(), f.path); err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	if f.mode == Durable {
+		if err := SyncDir(filepath.Dir(f.path)); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return nil
+}
+
 // finish syncs (if durable) and closes the temp file.
 func (f *File) finish() error {
 	var err error

@@ -3,6 +3,7 @@ package spool
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -228,5 +229,30 @@ func TestLoadRefusesAnotherUsersIntent(t *testing.T) {
 	rec, err := ReadFailed(filepath.Join(spool, "failed"), "stolen")
 	if err != nil || !strings.Contains(rec.Error, "uid 65534") {
 		t.Errorf("failed record = %+v, %v; want one naming the owner", rec, err)
+	}
+}
+
+// Sync commits small and large batches (per intent, or the whole file
+// system at once) and skips intents uploaded meanwhile.
+func TestSyncBatches(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "q")
+	var keys []string
+	for i := range 100 {
+		k := fmt.Sprintf("k%03d", i)
+		if err := WriteIntent(spool, Entry{Key: k, Path: src}, 0); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := Sync(spool, append(keys[:3:3], "gone-already")); err != nil {
+		t.Errorf("Sync(small batch) = %v", err)
+	}
+	if err := Sync(spool, keys); err != nil {
+		t.Errorf("Sync(large batch) = %v", err)
 	}
 }

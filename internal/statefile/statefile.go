@@ -63,15 +63,19 @@ func ReadExit(path string) (ExitRecord, error) {
 	return r, ReadJSON(path, &r)
 }
 
-// WriteJSON writes v as indented JSON through atomicfile, durably: a
-// reader sees the old record or the new one, never half of one, even if the
-// writer dies mid-write.
+// WriteJSON writes v as indented JSON through atomicfile: a reader sees the
+// old record or the new one, never half of one, even if the writer dies
+// mid-write. Without fsync: these records are hints (who runs, why the last
+// one stopped), each rewritten by the next daemon and checked against the
+// live process before anything acts on them, so a power loss that loses
+// the latest costs nothing, while two fsyncs per state change would sit on
+// the daemon's start-up path.
 func WriteJSON(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return atomicfile.WriteFile(path, append(data, '\n'), 0o600, atomicfile.Durable)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o600, atomicfile.ProcessSafe)
 }
 
 // ReadJSON decodes path into v, naming the file in any error.

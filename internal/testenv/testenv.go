@@ -7,6 +7,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,12 +30,20 @@ func SockDir(t testing.TB) string {
 	return d
 }
 
+// Fataler is what WaitFor needs of a test: a testing.TB, or a testscript
+// script.
+type Fataler interface {
+	Fatalf(format string, args ...any)
+}
+
 // WaitFor polls cond every few milliseconds and fails the test once
 // timeout has passed without it. Timeouts are generous on purpose: the
 // suite must pass on a loaded 2-core machine, and a passing wait returns as
-// soon as the condition holds.
-func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
+// soon as the condition holds. It is the one poll helper of the tests.
+func WaitFor(t Fataler, timeout time.Duration, what string, cond func() bool) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -84,4 +93,35 @@ func Exe(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return exe
+}
+
+// Environ is the environment for a kache process a test starts: this
+// process's, without what could steer kache to the developer's own daemon
+// or service manager (KACHE_*, LISTEN_*, NOTIFY_SOCKET), without variables
+// starting with any of drop, and without the keys of vars; then the
+// non-empty vars. It is the one environment builder of the tests.
+func Environ(vars map[string]string, drop ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, set := vars[k]; set || dropped(k, append(drop, "KACHE_", "LISTEN_", "NOTIFY_SOCKET")) {
+			continue
+		}
+		env = append(env, kv)
+	}
+	for k, v := range vars {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+func dropped(k string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
