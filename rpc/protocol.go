@@ -38,6 +38,9 @@ type Request struct {
 	Op          Op    `json:"op"`
 	Proto       int   `json:"proto"`
 	ClientEpoch int64 `json:"client_epoch"` // build epoch of the client binary in ns; 0 = unknown
+	// ClientBuild is the Go build ID of the kache-daemon installed beside
+	// the client (its content identity); "" = not sent. See docs/lifecycle.md.
+	ClientBuild string `json:"client_build,omitempty"`
 
 	Upload       *UploadArgs       `json:"upload,omitempty"`
 	RemoteCheck  *RemoteCheckArgs  `json:"remote_check,omitempty"`
@@ -147,6 +150,7 @@ type Status struct {
 	Pid           int        `json:"pid"`
 	Version       string     `json:"version"`
 	Epoch         int64      `json:"epoch"`
+	Build         string     `json:"build,omitempty"` // Go build ID of the running kache-daemon
 	Exe           string     `json:"exe"`
 	State         string     `json:"state"`
 	StateSince    time.Time  `json:"state_since"`

@@ -107,6 +107,7 @@ func run(ctx context.Context, env Env, f flags) error {
 	o := Options{Paths: p, Config: cfg, Version: env.Version, Exe: f.clientExe, DaemonExe: env.Exe,
 		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true, Inherit: inherit}
 	o.Epoch = o.epoch()
+	o.Build = ownBuild(env.Exe)
 	if f.successor {
 		o.Successor = cfg.DrainTimeout + successorMargin
 	}

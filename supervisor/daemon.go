@@ -45,6 +45,7 @@ type Options struct {
 	Exe       string // the kache client binary this daemon belongs to
 	DaemonExe string // this kache-daemon binary
 	Epoch     int64  // build epoch of the pair: the newer mtime, ns
+	Build     string // Go build ID of this kache-daemon (supervisor/identity.go)
 	Log       *slog.Logger
 	LogPath   string // shown in status; empty when logging only to stderr
 
@@ -103,6 +104,7 @@ type Daemon struct {
 	successor    *spawn.Child        // the successor that serves now (loop only)
 	retry        *retryTimer         // backoff after a failed hand-over (loop only)
 	trigger      states.Event        // the event that asked for the hand-over (loop only)
+	atPath       pathBuild           // build ID of the kache-daemon at our path, by its stat
 	handoverErr  string              // why the last hand-over failed; guarded by mu
 	done         chan struct{}       // closed when the loop returns
 	report       uploader.DrainReport

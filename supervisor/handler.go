@@ -46,8 +46,11 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	v := d.verdict(req.ClientEpoch)
 	resp.Epoch = v
-	if v.Relation == epoch.ClientNewer {
+	switch {
+	case v.Relation == epoch.ClientNewer:
 		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
+	case d.state().state == states.Running && d.otherBuild(req.ClientBuild):
+		go d.sendClientBuild(req.ClientBuild)
 	}
 	return resp
 }
@@ -126,7 +129,7 @@ func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 // status is the daemon's view of itself for `kache daemon status`.
 func (d *Daemon) status() *rpc.Status {
 	s := d.state()
-	st := &rpc.Status{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
+	st := &rpc.Status{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Build: d.o.Build, Exe: d.o.Exe,
 		State: string(s.state), StateSince: s.since, StateCause: s.cause, StartedAt: d.started,
 		UptimeMs: time.Since(d.started).Milliseconds(), IdleTimeoutS: int64(d.o.Config.IdleTimeout / time.Second),
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, SocketActive: d.activated,

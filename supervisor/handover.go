@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/install"
@@ -88,6 +89,9 @@ func (d *Daemon) runSuccessor(files []*os.File, trigger states.Event) handoverRe
 // drain and exit 75, after which its next command starts its own daemon).
 func (d *Daemon) successorWanted(trigger states.Event) (states.Event, string) {
 	now := d.o.epoch()
+	if now <= d.o.Epoch && d.buildChanged() {
+		now = d.o.Epoch + 1 // another build at our path: content, not time, decides
+	}
 	switch {
 	case now <= d.o.Epoch && trigger == states.ClientNewer:
 		return states.HandoverUnavailable, fmt.Sprintf("the newer client is another installation: the binaries at %s are not newer than this daemon (epoch %d, on disk %d)", d.installDesc(), d.o.Epoch, now)
@@ -145,16 +149,22 @@ func (d *Daemon) successorEnv() []string {
 
 // handoverFiles dups the listener and the run lock's descriptor for the
 // child. The dups are closed once the child has its own.
+//
+// Not net.UnixListener.File: the *os.File it returns is put in blocking
+// mode when exec reads its Fd, and O_NONBLOCK belongs to the open file
+// description the listener shares, so our own accept loop would block in
+// accept(2) where Close cannot interrupt it. A plain dup wrapped by
+// os.NewFile stays non-blocking through exec.
 func (d *Daemon) handoverFiles() ([]*os.File, error) {
-	fl, ok := d.ln.(interface{ File() (*os.File, error) })
+	sc, ok := d.ln.(syscall.Conn)
 	if !ok || d.lock == nil {
 		return nil, fmt.Errorf("cannot pass the listener %T", d.ln)
 	}
-	lf, err := fl.File()
+	lf, err := dupConn(sc, "listener")
 	if err != nil {
 		return nil, fmt.Errorf("dup the listener for the successor: %w", err)
 	}
-	lock, err := dupFile(d.lock.File())
+	lock, err := dupConn(d.lock.File(), d.lock.File().Name())
 	if err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("dup the run lock for the successor: %w", err)
@@ -162,9 +172,9 @@ func (d *Daemon) handoverFiles() ([]*os.File, error) {
 	return []*os.File{lf, lock}, nil
 }
 
-// dupFile is a second descriptor of f's open file description, so the
-// flock it holds is shared, not taken anew.
-func dupFile(f *os.File) (*os.File, error) {
+// dupConn is a second descriptor of f's open file description (so a
+// flock it holds is shared, not taken anew), as a plain *os.File.
+func dupConn(f syscall.Conn, name string) (*os.File, error) {
 	c, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -177,7 +187,7 @@ func dupFile(f *os.File) (*os.File, error) {
 	if derr != nil {
 		return nil, derr
 	}
-	return os.NewFile(uintptr(nfd), f.Name()), nil
+	return os.NewFile(uintptr(nfd), name), nil
 }
 
 func closeAll(fs []*os.File) {
@@ -226,7 +236,7 @@ func (d *Daemon) gate(e event) bool {
 		return true
 	}
 	switch e.ev {
-	case states.ClientNewer:
+	case states.ClientNewer, states.ClientBuild:
 		return false
 	case states.BinaryChanged:
 		d.retry.disarm()
