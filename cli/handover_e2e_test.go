@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/buildid"
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/testenv"
@@ -381,4 +383,76 @@ func (u *upgradeRun) loadUploads(n int) {
 			}
 		}()
 	}
+}
+
+// otherBuild copies kache-daemon from src to dst as another build: its Go
+// build ID (every copy of it in the file) changed in one character, mtime
+// set to mtime. Go does not check its own build ID, so it runs the same.
+func otherBuild(t *testing.T, src, dst string, mtime time.Time) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := buildid.Read(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := []byte(id)
+	other[len(other)-1] ^= 1
+	data = bytes.ReplaceAll(data, []byte(id), other)
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+	return string(other)
+}
+
+// TestHandoverE2EEqualMtimes: Nix gives every build the mtime 1 s, so the
+// epoch cannot tell two builds apart; the build ID does. Replacing the
+// installation with another build of equal mtime hands over once; then a
+// client of the first build (another installation) and one of the new
+// build, used alternately, change nothing: no flapping.
+func TestHandoverE2EEqualMtimes(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	nix := time.Unix(1, 0)
+	bin := r.copyBin("bin/kache", nix)
+	first := r.copyBin("first/kache", nix)
+	d := r.runDaemon(bin)
+	old := r.waitDaemon("daemon up", anyDaemon)
+	build := otherBuild(t, filepath.Join(r.dir, "bin", "kache-daemon"), filepath.Join(r.dir, "bin", "kache-daemon"), nix)
+	next := r.waitDaemon("the hand-over to the other build", func(s *rpc.Status) bool { return s.Pid != old.Pid })
+	if next.Build != build || next.Epoch != old.Epoch {
+		t.Fatalf("successor build %q epoch %d, want %q and the same epoch %d", next.Build, next.Epoch, build, old.Epoch)
+	}
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("old daemon exit %d, want 0", code)
+	}
+	src := filepath.Join(r.dir, "entry.bin")
+	writeFile(t, src, []byte("entry"))
+	for i := range 6 {
+		client := []string{first, bin}[i%2]
+		r.ok(client, "stats")
+		r.ok(client, "upload", "--key", fmt.Sprintf("k%d", i), src)
+	}
+	if st := r.daemonStatus(); st == nil || st.Pid != next.Pid || st.State != "running" {
+		t.Fatalf("after clients of both builds: %+v, want pid %d running", st, next.Pid)
+	}
+	if n := strings.Count(r.logText(), "to=handing_over"); n != 1 {
+		t.Errorf("%d hand-overs, want exactly 1:\n%s", n, r.logText())
+	}
+	r.ok(bin, "daemon", "stop")
+}
+
+// logText is the daemon log of the rig.
+func (r *rig) logText() string {
+	b, _ := os.ReadFile(r.p.LogFile())
+	return string(b)
 }

@@ -48,6 +48,7 @@ type statusReport struct {
 type binaryInfo struct {
 	Version string `json:"version"`
 	Epoch   int64  `json:"epoch"` // the newer of the two files' mtimes
+	Build   string `json:"build,omitempty"` // Go build ID of the kache-daemon beside it: its content identity
 	Exe     string `json:"exe"`
 	// Files are the installation's two binaries, each with its own epoch:
 	// replacing either makes the pair newer.
@@ -104,7 +105,7 @@ func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 
 func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	epoch := env.epoch()
-	r := &statusReport{Binary: binaryInfo{env.Version, epoch, env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
+	r := &statusReport{Binary: binaryInfo{env.Version, epoch, install.Build(env.Exe), env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
 		ShortSocket: p.ShortSocket,
 		Service:     service.Status(serviceOptions(env, p))}
 	c := &rpc.Client{Socket: p.Socket, Epoch: epoch, CallTimeout: statusTimeout}
@@ -154,6 +155,9 @@ func noteEpoch(binary, daemon int64) *epochNote {
 
 func printStatus(w io.Writer, r *statusReport) {
 	fmt.Fprintf(w, "kache %s (epoch %d)\n", r.Binary.Version, r.Binary.Epoch)
+	if r.Binary.Build != "" {
+		fmt.Fprintf(w, "build:    %s\n", r.Binary.Build)
+	}
 	for _, f := range r.Binary.Files {
 		fmt.Fprintf(w, "binary:   %s (%s)\n", f.Path, describeFileEpoch(f.Epoch))
 	}
@@ -163,6 +167,9 @@ func printStatus(w io.Writer, r *statusReport) {
 		d := r.Daemon
 		fmt.Fprintf(w, "daemon:   running (pid %d, %s for %s: %s)\n", d.Pid, d.State, since(d.StateSince), d.StateCause)
 		fmt.Fprintf(w, "version:  %s (epoch %d), up %s\n", d.Version, d.Epoch, time.Duration(d.UptimeMs)*time.Millisecond)
+		if d.Build != "" && d.Build != r.Binary.Build {
+			fmt.Fprintf(w, "build:    the daemon runs build %s, not this binary's\n", d.Build)
+		}
 		if r.Epoch != nil && r.Epoch.Note != "" {
 			fmt.Fprintf(w, "epoch:    %s\n", r.Epoch.Note)
 		}
