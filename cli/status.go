@@ -47,7 +47,7 @@ type statusReport struct {
 
 type binaryInfo struct {
 	Version string `json:"version"`
-	Epoch   int64  `json:"epoch"` // the newer of the two files' mtimes
+	Epoch   int64  `json:"epoch"`           // the newer of the two files' mtimes
 	Build   string `json:"build,omitempty"` // Go build ID of the kache-daemon beside it: its content identity
 	Exe     string `json:"exe"`
 	// Files are the installation's two binaries, each with its own epoch:
