@@ -108,6 +108,7 @@ func run(ctx context.Context, env Env, f flags) error {
 		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true, Inherit: inherit}
 	o.Epoch = o.epoch()
 	o.Build = ownBuild(env.Exe)
+	o.NoHandover = env.Getenv("KACHE_NO_HANDOVER") == "1"
 	if f.successor {
 		o.Successor = cfg.DrainTimeout + successorMargin
 	}

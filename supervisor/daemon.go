@@ -46,8 +46,11 @@ type Options struct {
 	DaemonExe string // this kache-daemon binary
 	Epoch     int64  // build epoch of the pair: the newer mtime, ns
 	Build     string // Go build ID of this kache-daemon (supervisor/identity.go)
-	Log       *slog.Logger
-	LogPath   string // shown in status; empty when logging only to stderr
+	// NoHandover takes the old path on an update (drain, exit 75) instead of
+	// handing over: KACHE_NO_HANDOVER=1, for comparing the two.
+	NoHandover bool
+	Log        *slog.Logger
+	LogPath    string // shown in status; empty when logging only to stderr
 
 	// Signals delivers SIGTERM/SIGINT; nil installs signal.Notify.
 	Signals <-chan os.Signal

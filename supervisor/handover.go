@@ -88,6 +88,9 @@ func (d *Daemon) runSuccessor(files []*os.File, trigger states.Event) handoverRe
 // there is no daemon binary to start (handover_unavailable: the old path,
 // drain and exit 75, after which its next command starts its own daemon).
 func (d *Daemon) successorWanted(trigger states.Event) (states.Event, string) {
+	if d.o.NoHandover {
+		return states.HandoverUnavailable, "hand-over turned off (KACHE_NO_HANDOVER)"
+	}
 	now := d.o.epoch()
 	if now <= d.o.Epoch && d.buildChanged() {
 		now = d.o.Epoch + 1 // another build at our path: content, not time, decides
