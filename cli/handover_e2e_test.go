@@ -44,6 +44,7 @@ type upgradeRun struct {
 	longest,
 	longestUpload time.Duration
 	uploaded entries
+	checks   []sample // every remote check, for the figures
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -131,9 +132,11 @@ func (u *upgradeRun) load() {
 
 // check runs one remote check; anything but a hit is a miss.
 func (u *upgradeRun) check(key string) {
+	start := time.Now()
 	r := u.run("check", "--deadline", "10s", key)
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.checks = append(u.checks, sample{start: start, took: r.took, hit: r.code == 0})
 	u.longest = max(u.longest, r.took)
 	if r.code != 0 {
 		u.misses = append(u.misses, fmt.Sprintf("%s after %s: %s", key, r.took.Round(time.Millisecond), strings.TrimSpace(r.err)))
@@ -455,4 +458,73 @@ func TestHandoverE2EEqualMtimes(t *testing.T) {
 func (r *rig) logText() string {
 	b, _ := os.ReadFile(r.p.LogFile())
 	return string(b)
+}
+
+// sample is one remote check as a client saw it.
+type sample struct {
+	start time.Time
+	took  time.Duration
+	hit   bool
+}
+
+// window sums up the checks that ended after from and started before to:
+// misses, and the longest wait.
+func (u *upgradeRun) window(from, to time.Time) (n, misses int, longest time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, s := range u.checks {
+		if s.start.Add(s.took).Before(from) || s.start.After(to) {
+			continue
+		}
+		n++
+		if !s.hit {
+			misses++
+		}
+		longest = max(longest, s.took)
+	}
+	return n, misses, longest
+}
+
+// TestHandoverFigures measures an upgrade under the load of
+// TestHandoverE2EUnderLoad, with the hand-over and with the old path
+// (KACHE_NO_HANDOVER=1: drain, exit, the next upload starts the new
+// binary), and prints the figures scripts/bench-handover.sh collects. It
+// runs only with KACHE_BENCH_HANDOVER=1: it is a measurement, not a test.
+func TestHandoverFigures(t *testing.T) {
+	if os.Getenv("KACHE_BENCH_HANDOVER") != "1" {
+		t.Skip("set KACHE_BENCH_HANDOVER=1 (scripts/bench-handover.sh) to measure")
+	}
+	for _, c := range []struct{ name, env string }{{"handover", ""}, {"old-restart", "KACHE_NO_HANDOVER=1"}} {
+		t.Run(c.name, func(t *testing.T) {
+			var env []string
+			if c.env != "" {
+				env = append(env, c.env)
+			}
+			u := newUpgradeRun(t, env...)
+			old := u.daemon()
+			u.load()
+			testenv.WaitFor(t, 20*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
+			before := time.Now()
+			replaced := u.replace()
+			newEpoch := install.Epoch(u.bin)
+			testenv.WaitFor(t, 60*time.Second, "a daemon of the new build serving", func() bool {
+				st := u.daemon()
+				return st != nil && st.Pid != old.Pid && st.Epoch == newEpoch
+			})
+			serving := time.Since(replaced)
+			testenv.WaitFor(t, 60*time.Second, "the old daemon to exit", func() bool { return !pidAlive(old.Pid) })
+			gone := time.Now()
+			// The load after the upgrade is part of the window measured.
+			testenv.WaitFor(t, 60*time.Second, "checks after the old daemon's exit", func() bool {
+				n, _, _ := u.window(gone, time.Now())
+				return n >= 2*loadClients
+			})
+			u.finish()
+			_, baseMiss, baseLongest := u.window(time.Time{}, before)
+			n, misses, longest := u.window(replaced, time.Now())
+			fmt.Printf("BENCH handover mode=%s clients=%d checks_in_window=%d misses=%d longest_wait_ms=%d baseline_longest_ms=%d baseline_misses=%d replace_to_serving_ms=%d old_gone_ms=%d\n",
+				c.name, loadClients, n, misses, longest.Milliseconds(), baseLongest.Milliseconds(), baseMiss,
+				serving.Milliseconds(), gone.Sub(replaced).Milliseconds())
+		})
+	}
 }
