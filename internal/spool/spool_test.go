@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/atomicfile"
 	"github.com/kunobi-ninja/kache/internal/cachekey"
 )
 
@@ -254,5 +255,32 @@ func TestSyncBatches(t *testing.T) {
 	}
 	if err := Sync(spool, keys); err != nil {
 		t.Errorf("Sync(large batch) = %v", err)
+	}
+}
+
+// A client killed before its rename leaves a temp file and no intent:
+// nothing was handed over. The daemon's scan removes such a file once it is
+// an hour old, and leaves a young one, which may be a writer at work.
+func TestScanRemovesStaleTempFiles(t *testing.T) {
+	spool := t.TempDir()
+	old := filepath.Join(spool, atomicfile.TempPrefix+"old")
+	young := filepath.Join(spool, atomicfile.TempPrefix+"young")
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, []byte(`{"key":"half`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	if n := Count(spool); n != 0 {
+		t.Errorf("Count = %d; temp files are not intents", n)
+	}
+	if _, err := os.Lstat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an hour-old temp file is still there (%v)", err)
+	}
+	if _, err := os.Lstat(young); err != nil {
+		t.Errorf("a young temp file was removed: %v", err)
 	}
 }
