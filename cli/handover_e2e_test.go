@@ -528,3 +528,50 @@ func TestHandoverFigures(t *testing.T) {
 		})
 	}
 }
+
+// TestHandoverE2EConfigChange: a valid change of config.toml hands over
+// once to a successor that reads it; an invalid one changes nothing but is
+// shown in status; a client whose shell differs sees the keys in status.
+func TestHandoverE2EConfigChange(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	conf := filepath.Join(r.dir, "config.toml")
+	writeFile(t, conf, []byte("drain_timeout_secs = 30\n"))
+	r.env = append(r.env, "KACHE_CONFIG="+conf)
+	bin := r.copyBin("bin/kache", time.Now().Add(-time.Hour))
+	d := r.runDaemon(bin)
+	old := r.waitDaemon("daemon up", anyDaemon)
+
+	writeFile(t, conf+".new", []byte("drain_timeout_secs = 30\ndaemon_idle_timeout_secs = 900\n"))
+	if err := os.Rename(conf+".new", conf); err != nil {
+		t.Fatal(err)
+	}
+	next := r.waitDaemon("the hand-over for the new configuration", func(s *rpc.Status) bool { return s.Pid != old.Pid })
+	if next.IdleTimeoutS != 900 || next.Config == old.Config {
+		t.Fatalf("successor idle timeout %d config %s, want 900 and a new fingerprint (old %s)", next.IdleTimeoutS, next.Config, old.Config)
+	}
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("old daemon exit %d, want 0", code)
+	}
+	res := r.run(bin, []string{"KACHE_S3_BUCKET=elsewhere"}, "daemon", "status")
+	if !strings.Contains(res.stdout, "config:   the daemon runs another configuration (s3.bucket)") {
+		t.Errorf("status does not show the drift in s3.bucket:\n%s%s", res.stdout, res.stderr)
+	}
+
+	writeFile(t, conf+".new", []byte("daemon_idle_timeout_secs = \"soon\"\n"))
+	if err := os.Rename(conf+".new", conf); err != nil {
+		t.Fatal(err)
+	}
+	var st *rpc.Status
+	lcWait(t, 20*time.Second, "status to show the refused change", func() bool {
+		st = r.daemonStatus()
+		return st != nil && st.ConfigError != ""
+	})
+	if st.Pid != next.Pid || st.State != "running" || !strings.Contains(st.ConfigError, "daemon_idle_timeout_secs") {
+		t.Fatalf("after an invalid config: pid %d state %s config_error %q; want pid %d running, the key named", st.Pid, st.State, st.ConfigError, next.Pid)
+	}
+	if n := strings.Count(r.logText(), "to=handing_over"); n != 1 {
+		t.Errorf("%d hand-overs, want exactly 1", n)
+	}
+	r.ok(bin, "daemon", "stop")
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -43,6 +44,29 @@ type statusReport struct {
 	StateFile   *statefile.StateRecord `json:"state_file,omitempty"`
 	LastExit    *statefile.ExitRecord  `json:"last_exit,omitempty"`
 	Autostart   *autostartNote         `json:"autostart,omitempty"`
+	ConfigDrift *configDrift           `json:"config_drift,omitempty"`
+}
+
+// configDrift is set when this shell's effective configuration differs
+// from the daemon's: the keys that differ, and what to do.
+type configDrift struct {
+	Keys []string `json:"keys"`
+	Note string   `json:"note"`
+}
+
+// noteConfig compares the configuration this command sees with the
+// daemon's, by their fields (no secrets are in them).
+func noteConfig(env *Env, st *rpc.Status) *configDrift {
+	mine, err := config.Load(env.Getenv)
+	if err != nil || st.ConfigFields == nil {
+		return nil
+	}
+	keys := config.DiffFields(mine.Fields(), st.ConfigFields)
+	if len(keys) == 0 {
+		return nil
+	}
+	return &configDrift{Keys: keys, Note: "the daemon runs another configuration (" + strings.Join(keys, ", ") +
+		"): it hands over by itself when config.toml changes; a difference in this shell's KACHE_* variables it cannot see: run `kache daemon restart` from this shell to apply them"}
 }
 
 type binaryInfo struct {
@@ -114,6 +138,7 @@ func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	if err == nil {
 		r.Running, r.Daemon = true, st
 		r.Epoch = noteEpoch(epoch, st.Epoch)
+		r.ConfigDrift = noteConfig(env, st)
 	} else {
 		r.Problem = diagnose(p, err)
 	}
@@ -184,6 +209,12 @@ func printStatus(w io.Writer, r *statusReport) {
 		}
 		if d.Handover != "" {
 			fmt.Fprintf(w, "handover: failed: %s\n", d.Handover)
+		}
+		if d.ConfigError != "" {
+			fmt.Fprintf(w, "config:   change refused: %s\n", d.ConfigError)
+		}
+		if r.ConfigDrift != nil {
+			fmt.Fprintf(w, "config:   %s\n", r.ConfigDrift.Note)
 		}
 	case r.Problem != "":
 		fmt.Fprintf(w, "daemon:   not answering: %s\n", r.Problem)

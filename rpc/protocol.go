@@ -165,9 +165,15 @@ type Status struct {
 	RestartReason string     `json:"restart_reason,omitempty"`
 	// Handover is why the last hand-over to a newer binary failed, and when
 	// it is retried; empty when none failed since the last success.
-	Handover string     `json:"handover,omitempty"`
-	Remote   string     `json:"remote"` // description of the configured remote, "none" if unset
-	Queue    QueueStats `json:"queue"`
+	Handover string `json:"handover,omitempty"`
+	// Config is the fingerprint of the daemon's effective configuration and
+	// ConfigFields its values (no secrets); ConfigError says why the last
+	// change of config.toml was refused.
+	Config       string            `json:"config,omitempty"`
+	ConfigFields map[string]string `json:"config_fields,omitempty"`
+	ConfigError  string            `json:"config_error,omitempty"`
+	Remote       string            `json:"remote"` // description of the configured remote, "none" if unset
+	Queue        QueueStats        `json:"queue"`
 }
 
 // QueueStats is the upload queue as status shows it.

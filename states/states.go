@@ -50,6 +50,7 @@ const (
 	ClientNewer   Event = "client_newer"   // a request came from a newer binary
 	ClientBuild   Event = "client_build"   // a request came from another build, now at our path
 	BinaryChanged Event = "binary_changed" // the watcher saw the binary replaced
+	ConfigChanged Event = "config_changed" // config.toml changed to a valid, different configuration
 	DrainDone     Event = "drain_done"     // the drain finished or hit its cap
 	Forced        Event = "forced"         // a second signal: exit now
 
@@ -61,7 +62,7 @@ const (
 )
 
 // AllEvents lists every event.
-var AllEvents = []Event{Ready, StopRequested, Signaled, IdleTimeout, ClientNewer, ClientBuild, BinaryChanged, DrainDone, Forced,
+var AllEvents = []Event{Ready, StopRequested, Signaled, IdleTimeout, ClientNewer, ClientBuild, BinaryChanged, ConfigChanged, DrainDone, Forced,
 	SuccessorReady, HandoverFailed, HandoverRetry, HandoverUnavailable, BinarySame}
 
 // Draining reports whether s is one of the states that drain before exit.

@@ -109,6 +109,7 @@ func run(ctx context.Context, env Env, f flags) error {
 	o.Epoch = o.epoch()
 	o.Build = ownBuild(env.Exe)
 	o.NoHandover = env.Getenv("KACHE_NO_HANDOVER") == "1"
+	o.Getenv = env.Getenv
 	if f.successor {
 		o.Successor = cfg.DrainTimeout + successorMargin
 	}

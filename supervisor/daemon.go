@@ -49,8 +49,11 @@ type Options struct {
 	// NoHandover takes the old path on an update (drain, exit 75) instead of
 	// handing over: KACHE_NO_HANDOVER=1, for comparing the two.
 	NoHandover bool
-	Log        *slog.Logger
-	LogPath    string // shown in status; empty when logging only to stderr
+	// Getenv is the environment the configuration was loaded from, for
+	// reloading it when config.toml changes; nil: no config watcher.
+	Getenv  func(string) string
+	Log     *slog.Logger
+	LogPath string // shown in status; empty when logging only to stderr
 
 	// Signals delivers SIGTERM/SIGINT; nil installs signal.Notify.
 	Signals <-chan os.Signal
@@ -108,6 +111,7 @@ type Daemon struct {
 	retry        *retryTimer         // backoff after a failed hand-over (loop only)
 	trigger      states.Event        // the event that asked for the hand-over (loop only)
 	atPath       pathBuild           // build ID of the kache-daemon at our path, by its stat
+	cfgErr       string              // why the last config.toml change was refused; guarded by mu
 	handoverErr  string              // why the last hand-over failed; guarded by mu
 	done         chan struct{}       // closed when the loop returns
 	report       uploader.DrainReport

@@ -133,7 +133,8 @@ func (d *Daemon) status() *rpc.Status {
 		State: string(s.state), StateSince: s.since, StateCause: s.cause, StartedAt: d.started,
 		UptimeMs: time.Since(d.started).Milliseconds(), IdleTimeoutS: int64(d.o.Config.IdleTimeout / time.Second),
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, SocketActive: d.activated,
-		RestartReason: d.restartReason, Remote: d.remoteName(), Queue: d.queue(), Handover: d.lastHandoverErr()}
+		RestartReason: d.restartReason, Remote: d.remoteName(), Queue: d.queue(), Handover: d.lastHandoverErr(),
+		Config: d.o.Config.Fingerprint(), ConfigFields: d.o.Config.Fields(), ConfigError: d.configErr()}
 	if dl, ok := d.idleDeadline(1); ok && s.state == states.Running {
 		st.IdleDeadline = &dl
 	}

@@ -92,10 +92,15 @@ func (d *Daemon) successorWanted(trigger states.Event) (states.Event, string) {
 		return states.HandoverUnavailable, "hand-over turned off (KACHE_NO_HANDOVER)"
 	}
 	now := d.o.epoch()
+	if trigger == states.ConfigChanged && d.o.DaemonExe != "" {
+		return "", "" // the same binary: the successor reads the new configuration
+	}
 	if now <= d.o.Epoch && d.buildChanged() {
 		now = d.o.Epoch + 1 // another build at our path: content, not time, decides
 	}
 	switch {
+	case trigger == states.ConfigChanged:
+		return states.HandoverUnavailable, "no kache-daemon binary to start with the new configuration: restarting instead"
 	case now <= d.o.Epoch && trigger == states.ClientNewer:
 		return states.HandoverUnavailable, fmt.Sprintf("the newer client is another installation: the binaries at %s are not newer than this daemon (epoch %d, on disk %d)", d.installDesc(), d.o.Epoch, now)
 	case now <= d.o.Epoch:

@@ -33,6 +33,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer idle.stop()
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
 	defer d.watchSpool()()
+	defer d.watchConfig()()
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
 	_ = Notify("READY=1\nSTATUS=running")
 	if err := spawn.NotifyReady(); err != nil {

@@ -26,6 +26,7 @@ var Daemon = []Transition{
 	{states.IdleTimeout, []states.State{states.Running}, states.IdleExiting},
 	{states.ClientNewer, []states.State{states.Starting, states.Running}, states.HandingOver},
 	{states.ClientBuild, []states.State{states.Running}, states.HandingOver},
+	{states.ConfigChanged, []states.State{states.Running}, states.HandingOver},
 	{states.BinaryChanged, []states.State{states.Running}, states.HandingOver},
 	{states.BinaryChanged, []states.State{states.IdleExiting}, states.EpochStale},
 	{states.HandoverRetry, []states.State{states.Running}, states.HandingOver},
