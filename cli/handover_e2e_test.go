@@ -241,3 +241,40 @@ func TestHandoverE2EConfigChange(t *testing.T) {
 	}
 	r.ok(bin, "daemon", "stop")
 }
+
+// TestHandoverE2ESuccessorLost: the successor dies (SIGKILL) after it took
+// over, while the old daemon still drains. The old daemon kept the socket
+// listening and starts another successor itself, before its own exit; no
+// remote check misses meanwhile (connections wait in the backlog).
+func TestHandoverE2ESuccessorLost(t *testing.T) {
+	u := newUpgradeRunDelay(t, time.Second) // a drain of seconds
+	old := u.daemon()
+	u.load()
+	testenv.WaitFor(t, 30*time.Second, "uploads in flight", func() bool { st := u.daemon(); return st != nil && st.Queue.InFlight > 0 })
+	u.replace()
+	var first *rpc.Status
+	testenv.WaitFor(t, 20*time.Second, "the successor serving", func() bool {
+		first = u.daemon()
+		return first != nil && first.Pid != old.Pid
+	})
+	if err := syscall.Kill(first.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var second *rpc.Status
+	testenv.WaitFor(t, 20*time.Second, "another successor serving", func() bool {
+		second = u.daemon()
+		return second != nil && second.Pid != old.Pid && second.Pid != first.Pid
+	})
+	oldAlive := pidAlive(old.Pid)
+	testenv.WaitFor(t, 60*time.Second, "the old daemon to exit", func() bool { return !pidAlive(old.Pid) })
+	u.finish()
+	u.waitSpoolEmpty(120 * time.Second)
+	if !oldAlive {
+		t.Errorf("the old daemon had exited before the second successor served: a client started it, not the old daemon")
+	}
+	if len(u.misses) > 0 {
+		t.Errorf("%d remote checks missed, first: %s", len(u.misses), u.misses[0])
+	}
+	inBucket(t, u.srv, u.uploaded)
+	oneDaemon(t, u.m.sock, second.Pid)
+}

@@ -47,8 +47,13 @@ type upgradeRun struct {
 // newUpgradeRun installs kache (an hour old) beside a slowed S3 and puts a
 // few entries in the bucket for the remote checks to find.
 func newUpgradeRun(t *testing.T, extraEnv ...string) *upgradeRun {
+	return newUpgradeRunDelay(t, 150*time.Millisecond, extraEnv...)
+}
+
+// newUpgradeRunDelay is newUpgradeRun with S3 slowed by delay per write.
+func newUpgradeRunDelay(t *testing.T, delay time.Duration, extraEnv ...string) *upgradeRun {
 	srv := s3test.Start(t)
-	proxy := startDelayProxy(t, srv.Endpoint, 150*time.Millisecond)
+	proxy := startDelayProxy(t, srv.Endpoint, delay)
 	m := s3Machine(t, srv)
 	m.set("KACHE_S3_ENDPOINT=" + proxy.endpoint())
 	m.set(extraEnv...)

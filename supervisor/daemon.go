@@ -112,8 +112,11 @@ type Daemon struct {
 	trigger      states.Event        // the event that asked for the hand-over (loop only)
 	atPath       pathBuild           // build ID of the kache-daemon at our path, by its stat
 	cfgErr       string              // why the last config.toml change was refused; guarded by mu
-	handoverErr  string              // why the last hand-over failed; guarded by mu
-	done         chan struct{}       // closed when the loop returns
+	keptLn       *os.File            // a dup of the listener kept after the hand-over (respawn.go)
+	respawning   bool                // another successor is being started (loop only)
+	respawnDone  chan handoverResult
+	handoverErr  string        // why the last hand-over failed; guarded by mu
+	done         chan struct{} // closed when the loop returns
 	report       uploader.DrainReport
 	exitRec      *statefile.ExitRecord // why it stopped, written by close
 }
@@ -152,7 +155,7 @@ func newDaemon(o Options) (*Daemon, error) {
 	}
 	d := &Daemon{o: o, events: make(chan event, 64), started: time.Now(),
 		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{}),
-		handoverDone: make(chan handoverResult, 1), retry: newRetryTimer()}
+		handoverDone: make(chan handoverResult, 1), respawnDone: make(chan handoverResult, 1), retry: newRetryTimer()}
 	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
 	d.activity.init(d.started)
 	d.trim = newTrimmer()

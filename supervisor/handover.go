@@ -66,6 +66,12 @@ func (d *Daemon) runSuccessor(files []*os.File, trigger states.Event) handoverRe
 	if ev, why := d.successorWanted(trigger); ev != "" {
 		return handoverResult{ev: ev, cause: why}
 	}
+	return d.spawnSuccessor(files)
+}
+
+// spawnSuccessor starts the kache-daemon at our path with files and waits
+// for its readiness.
+func (d *Daemon) spawnSuccessor(files []*os.File) handoverResult {
 	exe := d.successorExe()
 	child, err := spawn.Start(spawn.Options{Exe: exe, Args: d.successorArgs(),
 		Env: d.successorEnv(), LogPath: d.o.Paths.LogFile(), Files: files})
@@ -165,6 +171,9 @@ func (d *Daemon) successorEnv() []string {
 // os.NewFile stays non-blocking through exec.
 func (d *Daemon) handoverFiles() ([]*os.File, error) {
 	sc, ok := d.ln.(syscall.Conn)
+	if d.keptLn != nil {
+		sc, ok = d.keptLn, true // our listener is closed: pass the kept dup
+	}
 	if !ok || d.lock == nil {
 		return nil, fmt.Errorf("cannot pass the listener %T", d.ln)
 	}
@@ -224,6 +233,7 @@ func (d *Daemon) onHandover(ctx context.Context, r handoverResult) {
 			return
 		}
 		d.successor = r.child
+		d.keepListener()
 		_ = Notify("MAINPID=" + strconv.Itoa(r.child.Process.Pid) + "\nSTATUS=handed over, draining")
 		d.setHandoverErr("")
 	case states.HandoverFailed:

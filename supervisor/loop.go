@@ -49,6 +49,10 @@ func (d *Daemon) loop(ctx context.Context) error {
 			}
 		case r := <-d.handoverDone:
 			d.onHandover(ctx, r)
+		case <-d.successorExited():
+			d.onSuccessorLost()
+		case r := <-d.respawnDone:
+			d.onRespawn(r)
 		case <-d.retry.C():
 			d.retry.t = nil
 			d.fire(ctx, event{states.HandoverRetry, "retry after a failed hand-over: " + d.lastHandoverErr()})

@@ -137,6 +137,9 @@ func (d *Daemon) close() {
 	if d.ln != nil && !d.activated && d.successor == nil {
 		_ = os.Remove(d.o.Paths.Socket)
 	}
+	if d.keptLn != nil {
+		_ = d.keptLn.Close()
+	}
 	if d.lock != nil {
 		if d.successor == nil {
 			_ = os.Remove(d.o.Paths.StateFile())
