@@ -229,7 +229,7 @@ func (d *Daemon) onHandover(ctx context.Context, r handoverResult) {
 	switch r.ev {
 	case states.SuccessorReady:
 		if d.state().state != states.HandingOver { // stopped meanwhile
-			stopChild(r.child)
+			go stopChild(r.child) // bounded; the loop does not wait for it
 			return
 		}
 		d.successor = r.child
