@@ -39,7 +39,7 @@ type upgradeRun struct {
 	// timed out: on a loaded machine a client can be starved that long
 	// whatever the daemon does, so they are reported, not failed.
 	starved []string
-	fails  []string // uploads that did not hand their entry to a daemon
+	fails   []string // uploads that did not hand their entry to a daemon
 	longest,
 	longestUpload time.Duration
 	uploaded entries
