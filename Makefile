@@ -16,10 +16,11 @@ BIN     := bin/kache
 
 all: build
 
-# Two binaries, installed side by side: kache (the client every compile
-# starts) and kache-daemon (what `kache daemon run` execs).
+# Three binaries, installed side by side: kache (the client every compile
+# starts), kache-daemon (what `kache daemon run` execs) and kache-monitor
+# (what `kache monitor` execs, so the client links no terminal UI).
 build:
-	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/kache ./cmd/kache-daemon
+	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/kache ./cmd/kache-daemon ./cmd/kache-monitor
 
 # The daemon doing its main job with no S3: a directory remote under
 # .demo/, one upload, a remote check from a second cache, status and stop.

@@ -38,6 +38,9 @@ type Env struct {
 	epochVal  int64
 	buildOnce sync.Once
 	buildVal  string
+	// startedBy is what a daemon this process spawns records as its start
+	// (supervisor.StartedByEnv); set by the command that may spawn one.
+	startedBy string
 }
 
 // epoch is the build epoch of this installation (kache and kache-daemon),
@@ -89,7 +92,7 @@ func newApp(env *Env) *ucli.App {
 		},
 		Suggest:  true,
 		Action:   rootAction,
-		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env)}),
+		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env), monitorCommand(env)}),
 	}
 }
 

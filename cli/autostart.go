@@ -28,12 +28,13 @@ type autostartNote struct {
 }
 
 type autostartBreaker struct {
-	path string
-	now  func() time.Time
+	path    string
+	now     func() time.Time
+	logHint func() string // the daemon log's name and last lines
 }
 
 func newAutostartBreaker(p config.Paths) *autostartBreaker {
-	return &autostartBreaker{path: p.ClientBreakerFile(), now: time.Now}
+	return &autostartBreaker{path: p.ClientBreakerFile(), now: time.Now, logHint: func() string { return daemonLogHint(p) }}
 }
 
 func (b *autostartBreaker) load() autostartNote {
@@ -50,8 +51,8 @@ func (b *autostartBreaker) save(n autostartNote) {
 func (b *autostartBreaker) Allow() (bool, string) {
 	n := b.load()
 	if n.OpenUntil != nil && b.now().Before(*n.OpenUntil) {
-		return false, fmt.Sprintf("auto-start paused until %s after %d failed starts (last: %s); see `kache daemon log`, or run `kache daemon start` to try now",
-			n.OpenUntil.Local().Format(time.TimeOnly), autostartLimit, n.LastError)
+		return false, fmt.Sprintf("auto-start paused until %s after %d failed starts (last: %s); fix the cause, then run `kache daemon start` to try now%s",
+			n.OpenUntil.Local().Format(time.TimeOnly), autostartLimit, n.LastError, b.logHint())
 	}
 	return true, ""
 }
@@ -82,6 +83,7 @@ func (b *autostartBreaker) Record(err error) {
 // readAutostart is the breaker's state for status, or nil when closed.
 func readAutostart(p config.Paths) *autostartNote {
 	b := newAutostartBreaker(p)
+	b.logHint = func() string { return "" } // status shows the log itself
 	n := b.load()
 	if ok, why := b.Allow(); !ok {
 		n.Note = why

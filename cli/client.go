@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"time"
 
-	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/cachekey"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
@@ -110,57 +108,5 @@ func runOffline(ctx context.Context, env *Env, what string, call func(context.Co
 	case err != nil:
 		return err
 	}
-	return nil
-}
-
-func statsCommand(env *Env) *ucli.Command {
-	return &ucli.Command{
-		Name:  "stats",
-		Usage: "show the daemon's transfer counters",
-		Flags: []ucli.Flag{&ucli.BoolFlag{Name: "json", Usage: "print as JSON (fields in docs/protocol.md)"}},
-		Action: func(c *ucli.Context) error {
-			return runStats(c.Context, env, c.Bool("json"))
-		},
-	}
-}
-
-// statsStarting asks for stats, starting the daemon (through the crash-loop
-// breaker) if it is offline: like an upload, stats is a command after
-// which the lifecycle document promises a running daemon of this binary.
-func statsStarting(ctx context.Context, env *Env, p config.Paths) (*rpc.Stats, error) {
-	w := newWrapper(env, p, env.epoch())
-	defer w.Client.Close()
-	st, err := w.Client.Stats(ctx)
-	if !rpc.Offline(err) {
-		return st, err
-	}
-	fmt.Fprintln(env.Stderr, "kache: daemon offline; starting it")
-	if serr := w.StartGuarded(ctx); serr != nil {
-		return nil, fmt.Errorf("%w: %v (and starting it failed: %v)", ErrNotRunning, err, serr)
-	}
-	return w.Client.Stats(ctx)
-}
-
-func runStats(ctx context.Context, env *Env, asJSON bool) error {
-	p, err := env.paths()
-	if err != nil {
-		return err
-	}
-	st, err := statsStarting(ctx, env, p)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	fmt.Fprintf(env.Stdout, "uploads:   %d completed, %d skipped (already remote), %d failed, %d bytes\n", st.UploadsCompleted, st.UploadsSkipped, st.UploadsFailed, st.BytesUploaded)
-	fmt.Fprintf(env.Stdout, "queue:     %d queued, %d in flight, %d in spool, %d failed intents (breaker %s)\n", st.Queue.Queued, st.Queue.InFlight, st.Queue.Spool, st.Queue.Failed, st.Queue.Breaker)
-	if st.Queue.Paused != "" {
-		fmt.Fprintf(env.Stdout, "paused:    %s\n", st.Queue.Paused)
-	}
-	fmt.Fprintf(env.Stdout, "downloads: %d (%d bytes); remote checks %d hit, %d miss\n", st.Downloads, st.BytesDownloaded, st.RemoteHits, st.RemoteMisses)
-	fmt.Fprintf(env.Stdout, "builds:    %d\n", st.Builds)
 	return nil
 }

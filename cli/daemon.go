@@ -43,6 +43,7 @@ func daemonCommand(env *Env) *ucli.Command {
 					&ucli.BoolFlag{Name: "no-follow", Usage: "print and exit instead of following"},
 				},
 				Action: func(c *ucli.Context) error { return runLog(c.Context, env, c.Int("lines"), !c.Bool("no-follow")) }},
+			historyCommand(env),
 			{Name: "install", Usage: "install the daemon as a launchd agent or systemd user service",
 				Action: func(c *ucli.Context) error { return runInstall(c.Context, env) }},
 			{Name: "uninstall", Usage: "remove the launchd agent or systemd user service",

@@ -122,6 +122,7 @@ func (r *restarter) Kickstart(ctx context.Context) error {
 // Spawn starts a fresh daemon as `daemon start` does.
 func (r *restarter) Spawn(ctx context.Context) error {
 	r.record(3)
+	r.env.startedBy = "restart"
 	st, _, err := ensureDaemon(ctx, r.env, r.p, startTimeout)
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	kacheBin = filepath.Join(dir, "kache")
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/kache", "../cmd/kache-daemon")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/kache", "../cmd/kache-daemon", "../cmd/kache-monitor")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build kache:", err)

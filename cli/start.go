@@ -35,6 +35,7 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 	if timeout <= 0 {
 		return usagef("--timeout must be positive, not %s", timeout)
 	}
+	env.startedBy = "start"
 	st, started, err := ensureDaemon(ctx, env, p, timeout)
 	if err != nil {
 		return err
@@ -145,7 +146,7 @@ func spawnDaemon(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, er
 	if err != nil {
 		return nil, err
 	}
-	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: daemonEnv(env, p), LogPath: p.LogFile()})
+	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: withStartedBy(daemonEnv(env, p), env.startedBy), LogPath: p.LogFile()})
 	if err != nil {
 		return nil, fmt.Errorf("spawn %s: %w", argv[0], err)
 	}
@@ -186,10 +187,10 @@ func daemonEnv(env *Env, p config.Paths) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG":
+		case startedByEnv, "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "KACHE_CACHE_DIR", "KACHE_SOCKET_PATH", "KACHE_CONFIG":
 			continue
-		case "KACHE_REMOTE_DIR":
-			if abs, err := filepath.Abs(env.Getenv(k)); err == nil {
+		case "KACHE_REMOTE_DIR": // set but empty means unset: filepath.Abs("") would be the build's directory
+			if abs, err := filepath.Abs(env.Getenv(k)); err == nil && env.Getenv(k) != "" {
 				kv = k + "=" + abs
 			}
 		}

@@ -122,6 +122,9 @@ func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 	case r.Running:
 		return nil
 	case r.Problem != "":
+		if !asJSON {
+			fmt.Fprintln(env.Stderr, strings.TrimPrefix(daemonLogHint(p), "\n"))
+		}
 		return quiet(ErrNotAnswering)
 	}
 	return quiet(ErrNotRunning)

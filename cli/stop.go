@@ -43,7 +43,7 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 		fmt.Fprintln(env.Stdout, "no kache daemon running")
 		return nil
 	case err != nil:
-		return fmt.Errorf("ask the daemon to stop: %w (if it is wedged, run `kache daemon restart`)", err)
+		return withDaemonLog(p, fmt.Errorf("ask the daemon to stop: %w (if it is wedged, run `kache daemon restart`)", err))
 	}
 	if res.Pending > 0 {
 		fmt.Fprintf(env.Stdout, "stopping: draining %d uploads (up to the drain timeout)\n", res.Pending)
@@ -61,11 +61,18 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 func waitGone(ctx context.Context, env *Env, p config.Paths, pid int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	prog := newProgress(env.Stdout)
+	live := newDrainLine(env, p) // on a terminal's stderr: one live line instead
+	defer live.done()
 	for daemonAlive(p, pid) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout)
+			live.done()
+			return withDaemonLog(p, fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout))
 		}
-		prog.show(drainProgress(ctx, p))
+		if live != nil {
+			live.show(ctx)
+		} else {
+			prog.show(drainProgress(ctx, p))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -135,6 +135,7 @@ func runUpload(ctx context.Context, env *Env, entries []spool.Entry, quietOK boo
 		}
 	}
 	epoch := env.epoch()
+	env.startedBy = "auto:upload"
 	w := newWrapper(env, p, epoch)
 	defer w.Client.Close()
 	var out rpc.UploadOutcome
@@ -212,7 +213,7 @@ func spawnSuccessor(env *Env, p config.Paths) error {
 	if err != nil {
 		return err
 	}
-	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: daemonEnv(env, p), LogPath: p.LogFile()})
+	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: withStartedBy(daemonEnv(env, p), successorOf(p)), LogPath: p.LogFile()})
 	if err == nil {
 		child.Detach()
 	}

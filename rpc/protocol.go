@@ -47,6 +47,9 @@ type Request struct {
 	Prefetch     *PrefetchArgs     `json:"prefetch,omitempty"`
 	BuildStarted *BuildStartedArgs `json:"build_started,omitempty"`
 	Shutdown     *ShutdownArgs     `json:"shutdown,omitempty"`
+	Stats        *StatsArgs        `json:"stats,omitempty"`   // optional
+	Metrics      *MetricsArgs      `json:"metrics,omitempty"` // optional
+	Receipts     *ReceiptsArgs     `json:"receipts,omitempty"`
 }
 
 // UploadArgs hands the daemon entries whose intent files the client has
@@ -93,6 +96,8 @@ type Response struct {
 	Found    *bool           `json:"found,omitempty"`
 	Upload   *UploadResult   `json:"upload,omitempty"`
 	Shutdown *ShutdownResult `json:"shutdown,omitempty"`
+	Metrics  *MetricsResult  `json:"metrics,omitempty"`
+	Receipts []Receipt       `json:"receipts,omitempty"`
 	// Epoch tells the client how the daemon judged its epoch.
 	Epoch *EpochVerdict `json:"epoch,omitempty"`
 }
@@ -188,6 +193,8 @@ type QueueStats struct {
 	Paused string `json:"paused,omitempty"`
 	// Synced counts intents the daemon's group commit made durable.
 	Synced int64 `json:"synced"`
+	// Uploading lists the oldest uploads in flight (status only).
+	Uploading []Upload `json:"uploading,omitempty"`
 }
 
 // Stats is the daemon's answer to OpStats.
@@ -204,6 +211,9 @@ type Stats struct {
 	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
 	LastBuildSession string     `json:"last_build_session,omitempty"`
 	Queue            QueueStats `json:"queue"`
+	// Totals are the counters across daemon restarts (absent from an
+	// older daemon); the fields above count since this daemon started.
+	Totals *Totals `json:"totals,omitempty"`
 }
 
 // decodeRequest decodes one line into a Request, or answers bad_request for
@@ -236,7 +246,7 @@ func check(req *Request) *Response {
 	}
 	missing, known := missingArgs(req)
 	if !known {
-		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown", req.Op)
+		return Fail(ErrUnknownOp, "unknown op %q; known ops: status, stats, build_started, upload, remote_check, prefetch, shutdown, metrics, receipts", req.Op)
 	}
 	if missing != "" {
 		return Fail(ErrBadRequest, "op %q: %s", req.Op, missing)
@@ -248,8 +258,10 @@ func check(req *Request) *Response {
 // the op is known at all.
 func missingArgs(req *Request) (string, bool) {
 	switch req.Op {
-	case OpStatus, OpStats, OpShutdown:
+	case OpStatus, OpStats, OpShutdown, OpMetrics:
 		return "", true
+	case OpReceipts:
+		return receiptsMissing(req.Receipts), true
 	case OpUpload:
 		return uploadMissing(req.Upload), true
 	case OpRemoteCheck:

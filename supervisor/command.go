@@ -105,7 +105,8 @@ func run(ctx context.Context, env Env, f flags) error {
 	}
 	defer file.Close()
 	o := Options{Paths: p, Config: cfg, Version: env.Version, Exe: f.clientExe, DaemonExe: env.Exe,
-		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true, Inherit: inherit}
+		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true,
+		StartedBy: env.Getenv(StartedByEnv), Inherit: inherit}
 	o.Epoch = o.epoch()
 	o.Build = ownBuild(env.Exe)
 	o.NoHandover = env.Getenv("KACHE_NO_HANDOVER") == "1"

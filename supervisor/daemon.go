@@ -12,9 +12,11 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/spawn"
 	"github.com/kunobi-ninja/kache/internal/statefile"
@@ -67,6 +69,8 @@ type Options struct {
 	// Inherit is the listener and run lock a daemon handing over passed
 	// to this one (TakeInherited); nil: bind and lock ourselves.
 	Inherit *Inherited
+	// StartedBy is why this daemon was started, as StartedByEnv says.
+	StartedBy string
 }
 
 // event is a message to the loop: a state-machine event and why it happened.
@@ -115,10 +119,13 @@ type Daemon struct {
 	keptLn       *os.File            // a dup of the listener kept after the hand-over (respawn.go)
 	respawning   bool                // another successor is being started (loop only)
 	respawnDone  chan handoverResult
-	handoverErr  string        // why the last hand-over failed; guarded by mu
-	done         chan struct{} // closed when the loop returns
-	report       uploader.DrainReport
-	exitRec      *statefile.ExitRecord // why it stopped, written by close
+	handoverErr  string // why the last hand-over failed; guarded by mu
+
+	done    chan struct{} // closed when the loop returns
+	report  uploader.DrainReport
+	exitRec *statefile.ExitRecord   // why it stopped, written by close
+	hist    *history.Writer         // the lifecycle history; nil until the run lock is ours
+	totals  atomic.Pointer[lasting] // the counters across restarts; nil until then too
 }
 
 // snapshot is the state as status shows it.
@@ -143,6 +150,7 @@ func Run(ctx context.Context, o Options) error {
 		d.close()
 		return err
 	}
+	d.recordStart()
 	return d.loop(ctx)
 }
 
@@ -216,6 +224,7 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 		// The state file first, then what status answers: whoever sees a
 		// state over the socket finds it in the file too.
 		d.writeState(d.next)
+		d.recordState(d.cur, d.next, string(e.ev))
 		d.mu.Lock()
 		d.cur = d.next
 		d.mu.Unlock()

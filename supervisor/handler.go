@@ -25,6 +25,9 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 	case rpc.OpStatus:
 		return &rpc.Response{OK: true, Status: d.status(), Epoch: d.verdict(req.ClientEpoch)}
 	case rpc.OpStats:
+		if req.Stats != nil && req.Stats.Reset {
+			d.resetTotals()
+		}
 		return d.withEpoch(req, &rpc.Response{OK: true, Stats: d.stats()})
 	case rpc.OpBuildStarted:
 		d.recordBuild(req.BuildStarted.SessionID)
@@ -37,6 +40,10 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 		return d.prefetch(req.Prefetch.Keys)
 	case rpc.OpShutdown:
 		return d.shutdown(req.Shutdown)
+	case rpc.OpMetrics:
+		return d.metrics(req.Metrics)
+	case rpc.OpReceipts:
+		return d.receipts(ctx, req.Receipts.Keys)
 	}
 	return rpc.Fail(rpc.ErrUnknownOp, "unknown op %q", req.Op)
 }
@@ -138,5 +145,6 @@ func (d *Daemon) status() *rpc.Status {
 	if dl, ok := d.idleDeadline(1); ok && s.state == states.Running {
 		st.IdleDeadline = &dl
 	}
+	st.Queue.Uploading = d.uploading()
 	return st
 }

@@ -145,6 +145,7 @@ func (d *Daemon) close() {
 			_ = os.Remove(d.o.Paths.StateFile())
 		}
 		d.writeExit()
+		d.recordEnd()
 		_ = d.lock.Release()
 	}
 }

@@ -33,7 +33,7 @@ func (d *Daemon) stats() *rpc.Stats {
 	st := &rpc.Stats{UploadsCompleted: ps.UploadsCompleted, UploadsSkipped: ps.UploadsSkipped,
 		UploadsFailed: ps.UploadsFailed, BytesUploaded: ps.BytesUploaded, Downloads: ps.Downloads,
 		BytesDownloaded: ps.BytesDownloaded, RemoteHits: ps.RemoteHits, RemoteMisses: ps.RemoteMisses,
-		Queue: queueOf(ps)}
+		Queue: queueOf(ps), Totals: d.currentTotals()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st.Builds, st.LastBuildSession = d.builds.count, d.builds.session

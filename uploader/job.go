@@ -60,6 +60,7 @@ func (p *Pool) pop() *job {
 	p.queue = p.queue[1:]
 	delete(p.queued, j.Key)
 	p.inflight[j.Key] = j
+	j.since = time.Now()
 	if len(p.queue) > 0 {
 		p.signal()
 	}
@@ -222,6 +223,7 @@ func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
 		p.c.completed.Add(1)
 		p.c.bytesUp.Add(n)
 	}
+	p.c.latency.observe(time.Since(start))
 	p.log.Debug("upload done", "key", j.Key, "bytes", n, "skipped", skipped, "ms", ev.Ms)
 	p.release(j)
 }

@@ -102,6 +102,8 @@ type job struct {
 	claim *claim
 	// local counts attempts that failed on this machine (LocalError).
 	local int
+	// since is when a worker took it, for the monitor's in-flight list.
+	since time.Time
 }
 
 // queueWindow bounds the jobs a pool holds in memory. The spool directory is

@@ -36,6 +36,7 @@ type counters struct {
 	downloads, bytesDown, hits, misses  atomic.Int64
 	lastActive                          atomic.Int64 // unix ns
 	yielded                             atomic.Int64 // jobs left to the daemon holding their claim
+	latency                             latency      // of confirmed uploads
 }
 
 // Stats returns the counters and the queue as they are now. FailedIntents
@@ -55,6 +56,16 @@ func (p *Pool) Stats() Stats {
 		Breaker:       p.breaker.State(),
 		PausedReason:  p.breaker.PausedReason(),
 	}
+}
+
+// Counters returns the monotonic counters only, reading no directory:
+// cheap enough to poll every second.
+func (p *Pool) Counters() Stats {
+	c := &p.c
+	return Stats{UploadsCompleted: c.completed.Load(), UploadsSkipped: c.skipped.Load(),
+		UploadsFailed: c.failed.Load(), BytesUploaded: c.bytesUp.Load(),
+		Downloads: c.downloads.Load(), BytesDownloaded: c.bytesDown.Load(),
+		RemoteHits: c.hits.Load(), RemoteMisses: c.misses.Load()}
 }
 
 // Progress reports the uploads queued and in flight, for a supervisor

@@ -16,7 +16,8 @@ func TestClientLinksNothingHeavy(t *testing.T) {
 	}
 	heavy := []string{"github.com/aws/", "github.com/klauspost/compress", "github.com/fsnotify/fsnotify",
 		"gopkg.in/natefinch/lumberjack", "howett.net/plist", "encoding/xml",
-		"github.com/kunobi-ninja/kache/supervisor", "github.com/kunobi-ninja/kache/uploader"}
+		"github.com/kunobi-ninja/kache/supervisor", "github.com/kunobi-ninja/kache/uploader",
+		"github.com/prometheus/", "google.golang.org/protobuf", "github.com/charmbracelet/"}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, h := range heavy {
 			if strings.HasPrefix(dep, h) {

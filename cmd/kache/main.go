@@ -38,6 +38,10 @@ func exitCode(err error) int {
 		return 2
 	case errors.Is(err, cli.ErrNotRunning):
 		return 3
+	case errors.Is(err, cli.ErrFlushFailed):
+		return 4
+	case errors.Is(err, cli.ErrFlushTimeout):
+		return 5
 	case errors.Is(err, config.ErrInvalid):
 		return service.ExitConfig
 	}

@@ -1,0 +1,116 @@
+package monitor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kunobi-ninja/kache/internal/totals"
+)
+
+func buildTab(s Snapshot) []string {
+	var lines []string
+	if st := s.Stats; st != nil {
+		last := "none yet"
+		if st.LastBuildAt != nil {
+			last = fmt.Sprintf("%s ago (session %s)", dur(s.At.Sub(*st.LastBuildAt)), st.LastBuildSession)
+		}
+		lines = append(lines, "this daemon:",
+			fmt.Sprintf("  build sessions: %d, last %s", st.Builds, last),
+			"  remote checks:  "+checks(st.RemoteHits, st.RemoteMisses))
+	}
+	if t := s.Totals; t != nil {
+		lines = append(lines, fmt.Sprintf("in total since %s:", t.Since.Format(time.DateTime)),
+			fmt.Sprintf("  build sessions: %d", t.Counters.Builds),
+			"  remote checks:  "+checks(t.Counters.RemoteHits, t.Counters.RemoteMisses))
+	}
+	if len(lines) == 0 {
+		lines = append(lines, "no counts yet (no daemon has run here)")
+	}
+	return append(lines, "time saved: not known (kache does not see compile times)")
+}
+
+func checks(hit, miss int64) string {
+	s := fmt.Sprintf("%d hit, %d miss", hit, miss)
+	if n := hit + miss; n > 0 {
+		s += fmt.Sprintf(" (%.0f%% hits)", 100*float64(hit)/float64(n))
+	}
+	return s
+}
+
+func storeTab(s Snapshot) []string {
+	lines := []string{
+		fmt.Sprintf("local store: %d entries, %s", s.Store.Entries, size(s.Store.Bytes)),
+		"spool:       " + spoolLine(s),
+		fmt.Sprintf("failed:      %d intents (never retried on their own: `kache upload --retry-failed`)", s.FailedN),
+	}
+	for _, f := range s.Failed {
+		lines = append(lines, fmt.Sprintf("  %s  %s  %s", f.FailedAt.Format(time.DateTime), f.Key, f.Error))
+	}
+	return lines
+}
+
+func spoolLine(s Snapshot) string {
+	sp := s.Spool
+	line := fmt.Sprintf("%d intents waiting, %s", sp.Intents, size(sp.Bytes))
+	if !sp.Oldest.IsZero() {
+		line += fmt.Sprintf(", oldest %s ago", dur(s.At.Sub(sp.Oldest)))
+	}
+	return line
+}
+
+func transfersTab(s Snapshot) []string {
+	var lines []string
+	if d := s.Daemon; d != nil {
+		q := d.Queue
+		line := fmt.Sprintf("queue:  %d queued, %d in flight, %d in the spool; remote %s, breaker %s", q.Queued, q.InFlight, q.Spool, d.Remote, q.Breaker)
+		lines = append(lines, line)
+		if q.Paused != "" {
+			lines = append(lines, "paused: "+q.Paused)
+		}
+		for _, f := range s.Uploading {
+			lines = append(lines, fmt.Sprintf("  uploading %s  %s  for %s", f.Key, size(f.Bytes), dur(s.At.Sub(f.Since))))
+		}
+	} else {
+		lines = append(lines, "queue:  "+spoolLine(s)+" (no daemon uploads them now)")
+	}
+	if st := s.Stats; st != nil {
+		lines = append(lines, "this daemon: "+uploads(totals.Counters{UploadsCompleted: st.UploadsCompleted,
+			UploadsSkipped: st.UploadsSkipped, UploadsFailed: st.UploadsFailed, BytesUploaded: st.BytesUploaded}))
+	}
+	if t := s.Totals; t != nil {
+		lines = append(lines, "in total:    "+uploads(t.Counters))
+	}
+	lines = append(lines, "recent:")
+	if len(s.Recent) == 0 {
+		lines = append(lines, "  none")
+	}
+	for _, e := range s.Recent {
+		line := fmt.Sprintf("  %s  %-15s %s", e.TS.Format(time.TimeOnly), e.Kind, e.Key)
+		if e.Bytes > 0 {
+			line += "  " + size(e.Bytes)
+		}
+		if e.Ms > 0 {
+			line += fmt.Sprintf("  %d ms", e.Ms)
+		}
+		if e.Error != "" {
+			line += "  " + e.Error
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func uploads(c totals.Counters) string {
+	return fmt.Sprintf("%d uploaded, %d skipped (already remote), %d failed, %s sent", c.UploadsCompleted, c.UploadsSkipped, c.UploadsFailed, size(c.BytesUploaded))
+}
+
+func lifecycleTab(s Snapshot) []string {
+	if len(s.History) == 0 {
+		return []string{"no daemon history yet"}
+	}
+	lines := []string{"daemon generations, newest first:"}
+	for _, g := range s.History {
+		lines = append(lines, "  "+g.Line())
+	}
+	return lines
+}

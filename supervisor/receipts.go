@@ -1,0 +1,36 @@
+package supervisor
+
+import (
+	"context"
+	"time"
+
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/uploader"
+)
+
+// receiptTimeout bounds reading one entry back.
+const receiptTimeout = 10 * time.Second
+
+// receipts reads each key back from the remote, for `kache flush`. An
+// entry the remote lacks gets its error in its receipt, not a failed
+// request: flush reports it as lost.
+func (d *Daemon) receipts(ctx context.Context, keys []string) *rpc.Response {
+	if d.remote == nil {
+		return rpc.Fail(rpc.ErrNoRemote, "%v", uploader.ErrNoRemote)
+	}
+	out := make([]rpc.Receipt, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, d.receipt(ctx, k))
+	}
+	return &rpc.Response{OK: true, Receipts: out}
+}
+
+func (d *Daemon) receipt(ctx context.Context, key string) rpc.Receipt {
+	ctx, cancel := context.WithTimeout(ctx, receiptTimeout)
+	defer cancel()
+	r, err := uploader.ReadReceipt(ctx, d.remote, key)
+	if err != nil {
+		return rpc.Receipt{Key: key, Error: err.Error()}
+	}
+	return rpc.Receipt{Key: key, Remote: r.Remote, Object: r.Object, Bytes: r.Size, SHA256: r.SHA256}
+}
