@@ -36,6 +36,8 @@ type Env struct {
 
 	epochOnce sync.Once
 	epochVal  int64
+	buildOnce sync.Once
+	buildVal  string
 	// startedBy is what a daemon this process spawns records as its start
 	// (supervisor.StartedByEnv); set by the command that may spawn one.
 	startedBy string
@@ -46,6 +48,13 @@ type Env struct {
 func (env *Env) epoch() int64 {
 	env.epochOnce.Do(func() { env.epochVal = install.Epoch(env.Exe) })
 	return env.epochVal
+}
+
+// build is the installation's build ID, read once (the first page of
+// kache-daemon), only by the calls whose epoch the daemon acts on.
+func (env *Env) build() string {
+	env.buildOnce.Do(func() { env.buildVal = install.Build(env.Exe) })
+	return env.buildVal
 }
 
 // usagef builds an ErrUsage with a message for the user.

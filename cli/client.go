@@ -98,7 +98,7 @@ func runOffline(ctx context.Context, env *Env, what string, call func(context.Co
 	if err != nil {
 		return err
 	}
-	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch()}}
+	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), Build: env.build}}
 	defer w.Client.Close()
 	skipped, err := call(ctx, w)
 	switch {

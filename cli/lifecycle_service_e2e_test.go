@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/install"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
@@ -31,6 +32,7 @@ type unitRules struct {
 	argv, env               []string
 	restart                 string
 	restartSec              time.Duration
+	notifyAccess            string   // "" when Type= is not notify
 	force, prevent, success []string // exit codes
 }
 
@@ -51,6 +53,8 @@ func parseUnitRules(t *testing.T, text string) unitRules {
 			u.env = append(u.env, unitWords(t, v)...)
 		case "Restart":
 			u.restart = v
+		case "NotifyAccess":
+			u.notifyAccess = v
 		case "RestartSec":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -128,16 +132,22 @@ func (u unitRules) shallRestart(code int) bool {
 // unitSupervisor runs a unit's command and restarts it as its rules say,
 // like a service manager; it is the parent of every run.
 type unitSupervisor struct {
-	mu     sync.Mutex
-	exits  []int
-	stderr bytes.Buffer // of the last run
-	done   chan struct{}
+	mu       sync.Mutex
+	exits    []int
+	stderr   bytes.Buffer // of the last run
+	done     chan struct{}
+	notify   *notifyStandin
+	exitCode func() int // the exit code of a main process that is not our child
 }
 
 // supervise starts the supervisor; it stops (killing its child) when the
 // test ends. At most five runs, so a broken contract cannot loop.
-func supervise(t *testing.T, u unitRules, env []string) *unitSupervisor {
-	s := &unitSupervisor{done: make(chan struct{})}
+func supervise(t *testing.T, u unitRules, env []string, exitCode func() int) *unitSupervisor {
+	s := &unitSupervisor{done: make(chan struct{}), exitCode: exitCode}
+	if u.notifyAccess != "" {
+		s.notify = startNotify(t, u.notifyAccess)
+		env = append(env, "NOTIFY_SOCKET="+s.notify.path)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
@@ -156,8 +166,19 @@ func (s *unitSupervisor) loop(ctx context.Context, u unitRules, env []string) {
 		if err := cmd.Start(); err != nil {
 			return
 		}
+		if s.notify != nil {
+			s.notify.started(cmd.Process.Pid)
+		}
 		_ = cmd.Wait()
 		code := cmd.ProcessState.ExitCode()
+		if main := s.mainPid(); main != 0 && main != cmd.Process.Pid {
+			// MAINPID= moved the service to another process: the one we
+			// started leaving is not the service's exit. Its exit is.
+			if !waitGone(main, ctx.Done()) {
+				return
+			}
+			code = s.exitCode()
+		}
 		s.mu.Lock()
 		s.exits, s.stderr = append(s.exits, code), errb
 		s.mu.Unlock()
@@ -170,6 +191,14 @@ func (s *unitSupervisor) loop(ctx context.Context, u unitRules, env []string) {
 		case <-time.After(u.restartSec):
 		}
 	}
+}
+
+// mainPid is the process the service's exit is, as MAINPID= left it.
+func (s *unitSupervisor) mainPid() int {
+	if s.notify == nil {
+		return 0
+	}
+	return s.notify.mainPid()
 }
 
 // codes is every exit so far, in order.
@@ -210,30 +239,37 @@ func (r *rig) managerEnv() []string {
 }
 
 // TestLifecycleE2EServiceContract: under a supervisor applying the
-// generated unit, an epoch-stale exit (75) is restarted with the new
-// binary; a clean stop, an idle exit (0) and a config error (78) are not.
+// generated unit (restart rules, NotifyAccess= and MAINPID=), an upgrade is
+// handed over: the manager follows the successor as the service's main
+// process and restarts nothing; a clean stop, an idle exit (0) and a config
+// error (78) are not restarted.
 func TestLifecycleE2EServiceContract(t *testing.T) {
 	t.Parallel()
-	t.Run("epoch stale is restarted with the new binary", func(t *testing.T) {
+	t.Run("an upgrade is handed over and the manager follows the successor", func(t *testing.T) {
 		t.Parallel()
 		r := newRig(t)
 		bin := r.copyBin("bin/kache", time.Now().Add(-time.Hour))
-		sup := supervise(t, r.serviceUnit(bin, nil), r.managerEnv())
+		sup := supervise(t, r.serviceUnit(bin, nil), r.managerEnv(), r.exitCode)
 		first := r.waitDaemon("first run", anyDaemon)
 		newer := r.copyBin("bin/.kache.new", time.Now())
 		newEpoch := install.Epoch(newer)
 		if err := os.Rename(newer, bin); err != nil {
 			t.Fatal(err)
 		}
-		r.waitDaemon("a new pid answering with the new epoch", func(st *rpc.Status) bool {
+		next := r.waitDaemon("a new pid answering with the new epoch", func(st *rpc.Status) bool {
 			return st.Pid != first.Pid && st.Epoch == newEpoch
 		})
-		if got := sup.codes(); !slices.Equal(got, []int{75}) {
-			t.Fatalf("exits %v, want [75] before the restart", got)
+		lcWait(t, 10*time.Second, "the manager to follow the successor", func() bool { return sup.mainPid() == next.Pid })
+		lcWait(t, 10*time.Second, "the old daemon to exit", func() bool { return !pidAlive(first.Pid) || zombie(first.Pid) })
+		if got := sup.codes(); len(got) != 0 {
+			t.Fatalf("exits %v during the hand-over, want none: the service never stopped", got)
 		}
 		r.ok(bin, "daemon", "stop")
-		if got := sup.finished(t, 30*time.Second); !slices.Equal(got, []int{75, 0}) {
-			t.Fatalf("exits %v, want [75 0]: `daemon stop` must not be restarted", got)
+		if got := sup.finished(t, 30*time.Second); !slices.Equal(got, []int{0}) {
+			t.Fatalf("exits %v, want [0]: `daemon stop` of the successor must not be restarted", got)
+		}
+		if moves := sup.notify.mainMoves(); !slices.Equal(moves, []int{next.Pid}) {
+			t.Errorf("MAINPID moves %v, want [%d]", moves, next.Pid)
 		}
 	})
 	for _, c := range []struct {
@@ -251,7 +287,7 @@ func TestLifecycleE2EServiceContract(t *testing.T) {
 			if err := os.WriteFile(conf, []byte(c.config), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			sup := supervise(t, r.serviceUnit(bin, map[string]string{"KACHE_CONFIG": conf}), r.managerEnv())
+			sup := supervise(t, r.serviceUnit(bin, map[string]string{"KACHE_CONFIG": conf}), r.managerEnv(), r.exitCode)
 			if got := sup.finished(t, 30*time.Second); !slices.Equal(got, []int{c.code}) {
 				t.Fatalf("exits %v, want [%d] and no restart; stderr: %s", got, c.code, sup.stderr.String())
 			}
@@ -302,4 +338,15 @@ func TestLifecycleE2ESocketActivation(t *testing.T) {
 		t.Fatalf("the socket's owner did not get the client: %v", err)
 	}
 	conn.Close()
+}
+
+// exitCode is the code the last daemon exited with, from its exit record:
+// a manager following a MAINPID it did not start learns it from the kernel;
+// the test, which is not its parent, from the record.
+func (r *rig) exitCode() int {
+	rec, err := statefile.ReadExit(r.p.ExitFile())
+	if err != nil {
+		return -1
+	}
+	return rec.Code
 }

@@ -44,11 +44,35 @@ type statusReport struct {
 	StateFile   *statefile.StateRecord `json:"state_file,omitempty"`
 	LastExit    *statefile.ExitRecord  `json:"last_exit,omitempty"`
 	Autostart   *autostartNote         `json:"autostart,omitempty"`
+	ConfigDrift *configDrift           `json:"config_drift,omitempty"`
+}
+
+// configDrift is set when this shell's effective configuration differs
+// from the daemon's: the keys that differ, and what to do.
+type configDrift struct {
+	Keys []string `json:"keys"`
+	Note string   `json:"note"`
+}
+
+// noteConfig compares the configuration this command sees with the
+// daemon's, by their fields (no secrets are in them).
+func noteConfig(env *Env, st *rpc.Status) *configDrift {
+	mine, err := config.Load(env.Getenv)
+	if err != nil || st.ConfigFields == nil {
+		return nil
+	}
+	keys := config.DiffFields(mine.Fields(), st.ConfigFields)
+	if len(keys) == 0 {
+		return nil
+	}
+	return &configDrift{Keys: keys, Note: "the daemon runs another configuration (" + strings.Join(keys, ", ") +
+		"): it hands over by itself when config.toml changes; a difference in this shell's KACHE_* variables it cannot see: run `kache daemon restart` from this shell to apply them"}
 }
 
 type binaryInfo struct {
 	Version string `json:"version"`
-	Epoch   int64  `json:"epoch"` // the newer of the two files' mtimes
+	Epoch   int64  `json:"epoch"`           // the newer of the two files' mtimes
+	Build   string `json:"build,omitempty"` // Go build ID of the kache-daemon beside it: its content identity
 	Exe     string `json:"exe"`
 	// Files are the installation's two binaries, each with its own epoch:
 	// replacing either makes the pair newer.
@@ -108,7 +132,7 @@ func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 
 func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	epoch := env.epoch()
-	r := &statusReport{Binary: binaryInfo{env.Version, epoch, env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
+	r := &statusReport{Binary: binaryInfo{env.Version, epoch, install.Build(env.Exe), env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
 		ShortSocket: p.ShortSocket,
 		Service:     service.Status(serviceOptions(env, p))}
 	c := &rpc.Client{Socket: p.Socket, Epoch: epoch, CallTimeout: statusTimeout}
@@ -117,6 +141,7 @@ func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	if err == nil {
 		r.Running, r.Daemon = true, st
 		r.Epoch = noteEpoch(epoch, st.Epoch)
+		r.ConfigDrift = noteConfig(env, st)
 	} else {
 		r.Problem = diagnose(p, err)
 	}
@@ -149,7 +174,7 @@ func noteEpoch(binary, daemon int64) *epochNote {
 	n := &epochNote{Binary: binary, Daemon: daemon, Relation: epoch.Relation(binary, daemon)}
 	switch n.Relation {
 	case epoch.ClientNewer:
-		n.Note = "this kache binary is newer than the running daemon: the daemon restarts itself on the next upload, stats or build request (or run `kache daemon restart` now)"
+		n.Note = "this kache binary is newer than the running daemon: the daemon hands over to the new binary (or, for another installation, restarts) on the next upload, stats or build request (or run `kache daemon restart` now)"
 	case epoch.DaemonNewer:
 		n.Note = "the daemon runs a newer kache than this binary; this client keeps using it"
 	}
@@ -158,6 +183,9 @@ func noteEpoch(binary, daemon int64) *epochNote {
 
 func printStatus(w io.Writer, r *statusReport) {
 	fmt.Fprintf(w, "kache %s (epoch %d)\n", r.Binary.Version, r.Binary.Epoch)
+	if r.Binary.Build != "" {
+		fmt.Fprintf(w, "build:    %s\n", r.Binary.Build)
+	}
 	for _, f := range r.Binary.Files {
 		fmt.Fprintf(w, "binary:   %s (%s)\n", f.Path, describeFileEpoch(f.Epoch))
 	}
@@ -167,6 +195,9 @@ func printStatus(w io.Writer, r *statusReport) {
 		d := r.Daemon
 		fmt.Fprintf(w, "daemon:   running (pid %d, %s for %s: %s)\n", d.Pid, d.State, since(d.StateSince), d.StateCause)
 		fmt.Fprintf(w, "version:  %s (epoch %d), up %s\n", d.Version, d.Epoch, time.Duration(d.UptimeMs)*time.Millisecond)
+		if d.Build != "" && d.Build != r.Binary.Build {
+			fmt.Fprintf(w, "build:    the daemon runs build %s, not this binary's\n", d.Build)
+		}
 		if r.Epoch != nil && r.Epoch.Note != "" {
 			fmt.Fprintf(w, "epoch:    %s\n", r.Epoch.Note)
 		}
@@ -178,6 +209,15 @@ func printStatus(w io.Writer, r *statusReport) {
 		fmt.Fprintf(w, "idle:     %s\n", describeIdle(d))
 		if d.RestartReason != "" {
 			fmt.Fprintf(w, "restart:  %s\n", d.RestartReason)
+		}
+		if d.Handover != "" {
+			fmt.Fprintf(w, "handover: failed: %s\n", d.Handover)
+		}
+		if d.ConfigError != "" {
+			fmt.Fprintf(w, "config:   change refused: %s\n", d.ConfigError)
+		}
+		if r.ConfigDrift != nil {
+			fmt.Fprintf(w, "config:   %s\n", r.ConfigDrift.Note)
 		}
 	case r.Problem != "":
 		fmt.Fprintf(w, "daemon:   not answering: %s\n", r.Problem)

@@ -192,7 +192,7 @@ func printQueued(env *Env, handed int) {
 // breaker, for uploads only.
 func newWrapper(env *Env, p config.Paths, epoch int64) *rpc.Wrapper {
 	return &rpc.Wrapper{
-		Client: &rpc.Client{Socket: p.Socket, Epoch: epoch},
+		Client: &rpc.Client{Socket: p.Socket, Epoch: epoch, Build: env.build},
 		Start: func(ctx context.Context) error {
 			_, _, err := ensureDaemon(ctx, env, p, startTimeout)
 			return err

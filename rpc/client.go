@@ -34,6 +34,7 @@ const (
 type Client struct {
 	Socket      string
 	Epoch       int64         // this binary's build epoch, sent as client_epoch
+	Build       func() string // the installation's build ID, sent as client_build; nil sends none
 	DialTimeout time.Duration // default DefaultDialTimeout
 	CallTimeout time.Duration // default DefaultCallTimeout, unless ctx ends sooner
 	// Dial opens the connection; tests swap it. Default: a unix net.Dialer.
@@ -73,6 +74,9 @@ func (c *Client) callTimeout() time.Duration {
 func (c *Client) call(ctx context.Context, req *Request, timeout time.Duration) (*Response, error) {
 	r := *req
 	r.Proto, r.ClientEpoch = ProtocolVersion, c.Epoch
+	if c.Build != nil {
+		r.ClientBuild = c.Build()
+	}
 	line, err := json.Marshal(&r)
 	if err != nil {
 		return nil, fmt.Errorf("encode %q request: %w", r.Op, err)

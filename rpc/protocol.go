@@ -38,6 +38,9 @@ type Request struct {
 	Op          Op    `json:"op"`
 	Proto       int   `json:"proto"`
 	ClientEpoch int64 `json:"client_epoch"` // build epoch of the client binary in ns; 0 = unknown
+	// ClientBuild is the Go build ID of the kache-daemon installed beside
+	// the client (its content identity); "" = not sent. See docs/lifecycle.md.
+	ClientBuild string `json:"client_build,omitempty"`
 
 	Upload       *UploadArgs       `json:"upload,omitempty"`
 	RemoteCheck  *RemoteCheckArgs  `json:"remote_check,omitempty"`
@@ -152,6 +155,7 @@ type Status struct {
 	Pid           int        `json:"pid"`
 	Version       string     `json:"version"`
 	Epoch         int64      `json:"epoch"`
+	Build         string     `json:"build,omitempty"` // Go build ID of the running kache-daemon
 	Exe           string     `json:"exe"`
 	State         string     `json:"state"`
 	StateSince    time.Time  `json:"state_since"`
@@ -164,8 +168,17 @@ type Status struct {
 	Log           string     `json:"log,omitempty"`
 	SocketActive  bool       `json:"socket_activated"`
 	RestartReason string     `json:"restart_reason,omitempty"`
-	Remote        string     `json:"remote"` // description of the configured remote, "none" if unset
-	Queue         QueueStats `json:"queue"`
+	// Handover is why the last hand-over to a newer binary failed, and when
+	// it is retried; empty when none failed since the last success.
+	Handover string `json:"handover,omitempty"`
+	// Config is the fingerprint of the daemon's effective configuration and
+	// ConfigFields its values (no secrets); ConfigError says why the last
+	// change of config.toml was refused.
+	Config       string            `json:"config,omitempty"`
+	ConfigFields map[string]string `json:"config_fields,omitempty"`
+	ConfigError  string            `json:"config_error,omitempty"`
+	Remote       string            `json:"remote"` // description of the configured remote, "none" if unset
+	Queue        QueueStats        `json:"queue"`
 }
 
 // QueueStats is the upload queue as status shows it.

@@ -75,6 +75,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closing   bool
+	handover  bool // closing for a successor: fresh connections are still answered (Handover)
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	drained   chan struct{}   // closed once closing and no connection is left
@@ -197,7 +198,7 @@ func (s *Server) admit(nc net.Conn) {
 	}
 	c := &conn{s: s, nc: nc}
 	s.mu.Lock()
-	full, closing := len(s.conns) >= s.o.MaxConns, s.closing
+	full, closing := len(s.conns) >= s.o.MaxConns, s.closing && !s.handover
 	if !full && !closing {
 		s.conns[c] = struct{}{}
 	}
@@ -239,6 +240,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Handover stops accepting because a successor accepts on the same socket
+// now, and closes each connection once it has answered one request: a
+// connection the listener accepted just before it closed still gets the
+// answer to its first request, not shutting_down, while its client is
+// about to send it. Idle connections that were answered already close. It
+// waits like Shutdown, and ctx bounds it the same way.
+func (s *Server) Handover(ctx context.Context) error {
+	s.mu.Lock()
+	s.handover = true
+	s.mu.Unlock()
+	return s.Shutdown(ctx)
+}
+
 // beginClose marks the server closing, closes listeners and idle
 // connections. Busy connections close themselves after their answer.
 func (s *Server) beginClose() {
@@ -254,12 +268,17 @@ func (s *Server) beginClose() {
 	}
 	clear(s.listeners)
 	for c := range s.conns {
-		if !c.busy {
+		if !c.busy && !s.owed(c) {
 			c.nc.Close()
 		}
 	}
 	s.signalDrained()
 }
+
+// owed reports whether c is owed an answer although the server closes: in
+// a hand-over, a connection accepted before the listener closed has not
+// sent its request yet, and its client did nothing wrong. s.mu must be held.
+func (s *Server) owed(c *conn) bool { return s.handover && !c.served }
 
 // signalDrained closes drained when closing and empty; s.mu must be held.
 func (s *Server) signalDrained() {
@@ -297,16 +316,23 @@ func (s *Server) forget(c *conn) {
 func (s *Server) setBusy(c *conn, busy bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if busy && s.closing && !s.owed(c) {
+		return false
+	}
 	c.busy = busy
-	return !s.closing
+	if !busy {
+		c.served = true
+	}
+	return !s.closing || busy
 }
 
 // conn is one served connection. busy is guarded by Server.mu.
 type conn struct {
-	s    *Server
-	nc   net.Conn
-	fr   frameReader
-	busy bool
+	s      *Server
+	nc     net.Conn
+	fr     frameReader
+	busy   bool
+	served bool // answered a request already
 }
 
 // serve answers request lines until the peer leaves, a deadline passes, a

@@ -44,7 +44,9 @@ func SystemdUnits(o Options) (service, socket string) {
 	fmt.Fprintf(&b, "Documentation=%s\n", DocURL)
 	fmt.Fprintf(&b, "Requires=%s\nAfter=%s\n", SocketUnit, SocketUnit)
 	b.WriteString("StartLimitIntervalSec=60s\nStartLimitBurst=5\n\n")
-	b.WriteString("[Service]\nType=notify\nNotifyAccess=main\n")
+	// NotifyAccess=all: a daemon handing over sends MAINPID= for its
+	// successor, which says READY=1 before it is the main process.
+	b.WriteString("[Service]\nType=notify\nNotifyAccess=all\n")
 	fmt.Fprintf(&b, "ExecStart=%s daemon run\n", execQuote(o.Exe))
 	for _, k := range sortedKeys(o.Env) {
 		fmt.Fprintf(&b, "Environment=%s\n", execQuote(k+"="+o.Env[k]))

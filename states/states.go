@@ -22,12 +22,21 @@ const (
 	// on disk changed); drains and exits with the code that makes a service
 	// manager start the new binary.
 	EpochStale State = "epoch_stale"
+	// HandingOver: a newer binary is on disk at the daemon's own path; the
+	// daemon starts it as its successor, passing the listening socket and
+	// the run lock, and keeps serving everything until the successor says
+	// it is ready.
+	HandingOver State = "handing_over"
+	// HandedOver: the successor serves; this daemon has stopped accepting
+	// and drains only its in-flight uploads (claimed, so the successor
+	// leaves them alone), then exits 0.
+	HandedOver State = "handed_over"
 	// Stopped: the drain is over; the process exits.
 	Stopped State = "stopped"
 )
 
 // All lists every state, in the order they are documented.
-var All = []State{Starting, Running, Draining, IdleExiting, EpochStale, Stopped}
+var All = []State{Starting, Running, Draining, IdleExiting, EpochStale, HandingOver, HandedOver, Stopped}
 
 // Event is something that happened to the daemon.
 type Event string
@@ -39,16 +48,27 @@ const (
 	Signaled      Event = "signaled"       // SIGTERM or SIGINT
 	IdleTimeout   Event = "idle_timeout"   // the idle timer expired with nothing to do
 	ClientNewer   Event = "client_newer"   // a request came from a newer binary
+	ClientBuild   Event = "client_build"   // a request came from another build, now at our path
 	BinaryChanged Event = "binary_changed" // the watcher saw the binary replaced
+	ConfigChanged Event = "config_changed" // config.toml changed to a valid, different configuration
 	DrainDone     Event = "drain_done"     // the drain finished or hit its cap
 	Forced        Event = "forced"         // a second signal: exit now
+
+	SuccessorReady      Event = "successor_ready"      // the successor serves on the passed socket
+	HandoverFailed      Event = "handover_failed"      // the successor exited or missed its deadline
+	HandoverRetry       Event = "handover_retry"       // the backoff after a failed hand-over passed
+	HandoverUnavailable Event = "handover_unavailable" // no newer binary at our path: the old drain-and-exit
+	BinarySame          Event = "binary_same"          // the binary at our path is our own build: nothing to do
 )
 
 // AllEvents lists every event.
-var AllEvents = []Event{Ready, StopRequested, Signaled, IdleTimeout, ClientNewer, BinaryChanged, DrainDone, Forced}
+var AllEvents = []Event{Ready, StopRequested, Signaled, IdleTimeout, ClientNewer, ClientBuild, BinaryChanged, ConfigChanged, DrainDone, Forced,
+	SuccessorReady, HandoverFailed, HandoverRetry, HandoverUnavailable, BinarySame}
 
 // Draining reports whether s is one of the states that drain before exit.
-func (s State) Draining() bool { return s == Draining || s == IdleExiting || s == EpochStale }
+func (s State) Draining() bool {
+	return s == Draining || s == IdleExiting || s == EpochStale || s == HandedOver
+}
 
 // RestartStep is where `kache daemon restart` is in its escalation.
 type RestartStep string

@@ -91,7 +91,11 @@ func run(ctx context.Context, env Env, f flags) error {
 	if err := safesocket.PrepareDir(p.Dir()); err != nil {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	if !f.successor && runlock.LockHeld(p.RunLock()) {
+	inherit, err := TakeInherited(env.Getenv)
+	if err != nil {
+		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	if !f.successor && inherit == nil && runlock.LockHeld(p.RunLock()) {
 		// Checked before opening the log: lumberjack assumes one writer.
 		return fmt.Errorf("%w: %s is held%s", ErrAlreadyRunning, p.RunLock(), statefile.HolderHint(p.StateFile()))
 	}
@@ -102,8 +106,11 @@ func run(ctx context.Context, env Env, f flags) error {
 	defer file.Close()
 	o := Options{Paths: p, Config: cfg, Version: env.Version, Exe: f.clientExe, DaemonExe: env.Exe,
 		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true,
-		StartedBy: env.Getenv(StartedByEnv)}
+		StartedBy: env.Getenv(StartedByEnv), Inherit: inherit}
 	o.Epoch = o.epoch()
+	o.Build = ownBuild(env.Exe)
+	o.NoHandover = env.Getenv("KACHE_NO_HANDOVER") == "1"
+	o.Getenv = env.Getenv
 	if f.successor {
 		o.Successor = cfg.DrainTimeout + successorMargin
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/spawn"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/states"
@@ -46,8 +47,15 @@ type Options struct {
 	Exe       string // the kache client binary this daemon belongs to
 	DaemonExe string // this kache-daemon binary
 	Epoch     int64  // build epoch of the pair: the newer mtime, ns
-	Log       *slog.Logger
-	LogPath   string // shown in status; empty when logging only to stderr
+	Build     string // Go build ID of this kache-daemon (supervisor/identity.go)
+	// NoHandover takes the old path on an update (drain, exit 75) instead of
+	// handing over: KACHE_NO_HANDOVER=1, for comparing the two.
+	NoHandover bool
+	// Getenv is the environment the configuration was loaded from, for
+	// reloading it when config.toml changes; nil: no config watcher.
+	Getenv  func(string) string
+	Log     *slog.Logger
+	LogPath string // shown in status; empty when logging only to stderr
 
 	// Signals delivers SIGTERM/SIGINT; nil installs signal.Notify.
 	Signals <-chan os.Signal
@@ -58,6 +66,9 @@ type Options struct {
 	// Successor waits up to this long for the run lock instead of exiting
 	// at once: the daemon started while an old one drains (see Handoff).
 	Successor time.Duration
+	// Inherit is the listener and run lock a daemon handing over passed
+	// to this one (TakeInherited); nil: bind and lock ourselves.
+	Inherit *Inherited
 	// StartedBy is why this daemon was started, as StartedByEnv says.
 	StartedBy string
 }
@@ -97,11 +108,24 @@ type Daemon struct {
 	forced      bool         // a second signal cut the drain short
 	signalCount int          // SIGTERM/SIGINT received; the second forces
 	drainDone   chan uploader.DrainReport
-	done        chan struct{} // closed when the loop returns
-	report      uploader.DrainReport
-	exitRec     *statefile.ExitRecord   // why it stopped, written by close
-	hist        *history.Writer         // the lifecycle history; nil until the run lock is ours
-	totals      atomic.Pointer[lasting] // the counters across restarts; nil until then too
+
+	handoverDone chan handoverResult // the hand-over goroutine's outcome
+	handingOver  bool                // that goroutine runs (loop only)
+	successor    *spawn.Child        // the successor that serves now (loop only)
+	retry        *retryTimer         // backoff after a failed hand-over (loop only)
+	trigger      states.Event        // the event that asked for the hand-over (loop only)
+	atPath       pathBuild           // build ID of the kache-daemon at our path, by its stat
+	cfgErr       string              // why the last config.toml change was refused; guarded by mu
+	keptLn       *os.File            // a dup of the listener kept after the hand-over (respawn.go)
+	respawning   bool                // another successor is being started (loop only)
+	respawnDone  chan handoverResult
+	handoverErr  string // why the last hand-over failed; guarded by mu
+
+	done    chan struct{} // closed when the loop returns
+	report  uploader.DrainReport
+	exitRec *statefile.ExitRecord   // why it stopped, written by close
+	hist    *history.Writer         // the lifecycle history; nil until the run lock is ours
+	totals  atomic.Pointer[lasting] // the counters across restarts; nil until then too
 }
 
 // snapshot is the state as status shows it.
@@ -138,7 +162,8 @@ func newDaemon(o Options) (*Daemon, error) {
 		o.Remote = NewRemote
 	}
 	d := &Daemon{o: o, events: make(chan event, 64), started: time.Now(),
-		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{})}
+		drainDone: make(chan uploader.DrainReport, 1), done: make(chan struct{}),
+		handoverDone: make(chan handoverResult, 1), respawnDone: make(chan handoverResult, 1), retry: newRetryTimer()}
 	d.cur = snapshot{state: states.Starting, since: d.started, cause: "process started"}
 	d.activity.init(d.started)
 	d.trim = newTrimmer()
@@ -161,6 +186,9 @@ func (d *Daemon) onEnter(_ context.Context, e *fsm.Event) {
 	}
 	if e.Event == string(states.Forced) {
 		d.forced = true
+	}
+	if e.Dst == string(states.HandingOver) {
+		d.trigger = states.Event(e.Event)
 	}
 	if to := states.State(e.Dst); to.Draining() {
 		d.exitVia = to // the last draining state decides the exit: idle, then a binary change, is epoch-stale
@@ -210,6 +238,9 @@ func (d *Daemon) fire(ctx context.Context, e event) {
 // writeState mirrors the snapshot into the state file for readers that
 // cannot reach the socket (restart, status of a wedged daemon).
 func (d *Daemon) writeState(s snapshot) {
+	if d.successor != nil {
+		return // the file is the successor's now
+	}
 	rec := statefile.StateRecord{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
 		State: string(s.state), StateSince: s.since, Cause: s.cause, StartedAt: d.started,
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, RestartReason: d.restartReason}

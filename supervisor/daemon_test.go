@@ -403,7 +403,7 @@ func TestDaemonClientNewer(t *testing.T) {
 	if err := r.wait(10 * time.Second); !errors.Is(err, ErrEpochStale) {
 		t.Fatalf("Run = %v, want ErrEpochStale", err)
 	}
-	want := "starting -> running(ready) -> epoch_stale(client_newer) -> stopped(drain_done)"
+	want := "starting -> running(ready) -> handing_over(client_newer) -> epoch_stale(handover_unavailable) -> stopped(drain_done)"
 	if got := r.log.path(); got != want {
 		t.Errorf("transitions\n got %s\nwant %s", got, want)
 	}

@@ -53,8 +53,11 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	v := d.verdict(req.ClientEpoch)
 	resp.Epoch = v
-	if v.Relation == epoch.ClientNewer {
+	switch {
+	case v.Relation == epoch.ClientNewer:
 		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
+	case d.state().state == states.Running && d.otherBuild(req.ClientBuild):
+		go d.sendClientBuild(req.ClientBuild)
 	}
 	return resp
 }
@@ -62,7 +65,11 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
 	// Starting is fine: the pool is up before the server accepts. Only a
 	// daemon on its way out refuses, and the client hands off to a successor.
-	if s := d.state().state; s.Draining() || s == states.Stopped {
+	if s := d.state().state; s == states.HandedOver {
+		// Accepted before the successor took over: it has seen the intents
+		// arrive in the spool and uploads them.
+		return &rpc.Response{OK: true, Upload: &rpc.UploadResult{}}
+	} else if s.Draining() || s == states.Stopped {
 		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
 	}
 	es := make([]uploader.Entry, len(entries))
@@ -129,11 +136,12 @@ func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 // status is the daemon's view of itself for `kache daemon status`.
 func (d *Daemon) status() *rpc.Status {
 	s := d.state()
-	st := &rpc.Status{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Exe: d.o.Exe,
+	st := &rpc.Status{Pid: os.Getpid(), Version: d.o.Version, Epoch: d.o.Epoch, Build: d.o.Build, Exe: d.o.Exe,
 		State: string(s.state), StateSince: s.since, StateCause: s.cause, StartedAt: d.started,
 		UptimeMs: time.Since(d.started).Milliseconds(), IdleTimeoutS: int64(d.o.Config.IdleTimeout / time.Second),
 		Socket: d.o.Paths.Socket, Log: d.o.LogPath, SocketActive: d.activated,
-		RestartReason: d.restartReason, Remote: d.remoteName(), Queue: d.queue()}
+		RestartReason: d.restartReason, Remote: d.remoteName(), Queue: d.queue(), Handover: d.lastHandoverErr(),
+		Config: d.o.Config.Fingerprint(), ConfigFields: d.o.Config.Fields(), ConfigError: d.configErr()}
 	if dl, ok := d.idleDeadline(1); ok && s.state == states.Running {
 		st.IdleDeadline = &dl
 	}

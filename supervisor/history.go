@@ -1,9 +1,6 @@
 package supervisor
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +17,9 @@ const StartedByEnv = "KACHE_STARTED_BY"
 // recordStart opens the lifecycle history of this generation, once the
 // run lock is ours (the file has one writer), and writes its start line.
 func (d *Daemon) recordStart() {
-	d.startTotals(previousKilled(history.File(d.o.Paths.CacheDir)))
+	// A successor of a hand-over starts while its predecessor still runs
+	// (and will write its own end): that generation was not killed.
+	d.startTotals(d.o.Inherit == nil && previousKilled(history.File(d.o.Paths.CacheDir)))
 	d.hist = history.NewWriter(history.File(d.o.Paths.CacheDir), os.Getpid(), d.started)
 	how, pred := d.startHow()
 	d.histErr(d.hist.Append(history.Record{Kind: history.KindStart, How: how, Predecessor: pred,
@@ -32,6 +31,9 @@ func (d *Daemon) recordStart() {
 // socket activation, a service manager (our parent is the manager that
 // set MANAGERPID, or launchd), else a foreground `kache daemon run`.
 func (d *Daemon) startHow() (how string, predecessor int) {
+	if d.o.Inherit != nil {
+		return history.HowSuccessor, d.o.Inherit.From
+	}
 	by := d.o.StartedBy
 	if rest, ok := strings.CutPrefix(by, history.HowSuccessor+":"); ok {
 		pid, _ := strconv.Atoi(rest)
@@ -60,14 +62,8 @@ func underServiceManager() bool {
 }
 
 // configFingerprint tells two generations' effective configs apart
-// without recording the config itself.
-func configFingerprint(o Options) string {
-	c := o.Config
-	c.File = ""
-	data, _ := json.Marshal(c)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:6])
-}
+// without recording the config itself: the fingerprint status shows too.
+func configFingerprint(o Options) string { return o.Config.Fingerprint() }
 
 // recordState appends a state change; from is the state it left.
 func (d *Daemon) recordState(from snapshot, to snapshot, ev string) {

@@ -33,6 +33,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer idle.stop()
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
 	defer d.watchSpool()()
+	defer d.watchConfig()()
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
 	_ = Notify("READY=1\nSTATUS=running")
 	if err := spawn.NotifyReady(); err != nil {
@@ -43,7 +44,18 @@ func (d *Daemon) loop(ctx context.Context) error {
 	for d.state().state != states.Stopped {
 		select {
 		case e := <-d.events:
-			d.fire(ctx, e)
+			if d.gate(e) {
+				d.fire(ctx, e)
+			}
+		case r := <-d.handoverDone:
+			d.onHandover(ctx, r)
+		case <-d.successorExited():
+			d.onSuccessorLost()
+		case r := <-d.respawnDone:
+			d.onRespawn(r)
+		case <-d.retry.C():
+			d.retry.t = nil
+			d.fire(ctx, event{states.HandoverRetry, "retry after a failed hand-over: " + d.lastHandoverErr()})
 		case s := <-d.sigs:
 			d.onSignal(ctx, s)
 		case <-idle.C():
@@ -68,13 +80,31 @@ func (d *Daemon) loop(ctx context.Context) error {
 // callbacks: entering a draining state starts exactly one drain.
 func (d *Daemon) afterEvent() {
 	s := d.state()
+	if s.state == states.HandingOver && !d.handingOver {
+		d.handingOver = true
+		d.startHandover()
+	}
 	if !s.state.Draining() || d.draining {
 		return
 	}
 	d.draining = true
-	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
 	timeout := d.o.Config.DrainTimeout
+	if s.state == states.HandedOver {
+		// Not STOPPING=1: systemd follows the successor (MAINPID) now.
+		go func() { d.drainDone <- d.drainHandedOver(timeout) }()
+		return
+	}
+	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
 	go func() { d.drainDone <- d.pool.Drain(timeout) }()
+}
+
+// drainHandedOver stops accepting (the successor does), answers what was
+// accepted already, then finishes only the in-flight uploads.
+func (d *Daemon) drainHandedOver(timeout time.Duration) uploader.DrainReport {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	_ = d.srv.Handover(ctx)
+	cancel()
+	return d.pool.HandOver(timeout)
 }
 
 // onSignal: the first SIGTERM/SIGINT drains, a second forces the exit.
@@ -127,6 +157,8 @@ func (d *Daemon) finish() error {
 		rec.Left = spool.Count(d.o.Paths.SpoolDir())
 	}
 	switch { // the code main will exit with for the error returned below
+	case d.exitVia == states.HandedOver && !d.forced:
+		rec.Code = 0
 	case d.forced:
 		rec.Code = service.ExitCrash
 	case d.exitVia == states.EpochStale:
@@ -152,6 +184,8 @@ func (d *Daemon) exitReason() string {
 		return "idle"
 	case d.exitVia == states.EpochStale:
 		return "epoch_stale"
+	case d.exitVia == states.HandedOver:
+		return "handed_over"
 	}
 	return "stop" // through draining: a shutdown request or a signal
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -28,7 +29,13 @@ func (d *Daemon) open(ctx context.Context) error {
 			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 		}
 	}
-	lock, err := d.takeRunLock(ctx)
+	var lock *runlock.Lock
+	var err error
+	if d.o.Inherit != nil {
+		lock, err = d.inheritedLock()
+	} else {
+		lock, err = d.takeRunLock(ctx)
+	}
 	if errors.Is(err, runlock.ErrLocked) {
 		return fmt.Errorf("%w: %s is held by another process%s", ErrAlreadyRunning, p.RunLock(), statefile.HolderHint(p.StateFile()))
 	}
@@ -58,12 +65,22 @@ func (d *Daemon) open(ctx context.Context) error {
 
 // listen opens the socket, or takes the one systemd passed in.
 func (d *Daemon) listen() error {
+	if in := d.o.Inherit; in != nil {
+		d.ln, d.activated = in.Listener, in.Activated
+		d.o.Log.Info("took over the socket and run lock", "from_pid", in.From, "socket", d.o.Paths.Socket)
+		return nil
+	}
 	ln, activated, err := Listen(d.o.Paths.Socket)
 	if errors.Is(err, ErrSocketLive) {
 		return fmt.Errorf("%w: %s answers connections", ErrAlreadyRunning, d.o.Paths.Socket)
 	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.o.Paths.Socket, err)
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		// Closing our listener must not unlink the path: after a hand-over
+		// the successor serves on it. close() removes it when it is ours.
+		ul.SetUnlinkOnClose(false)
 	}
 	d.ln, d.activated = ln, activated
 	return nil
@@ -117,11 +134,16 @@ func (d *Daemon) close() {
 	if c, ok := d.remote.(io.Closer); ok {
 		_ = c.Close() // idle HTTP connections of the S3 client
 	}
-	if d.ln != nil && !d.activated {
+	if d.ln != nil && !d.activated && d.successor == nil {
 		_ = os.Remove(d.o.Paths.Socket)
 	}
+	if d.keptLn != nil {
+		_ = d.keptLn.Close()
+	}
 	if d.lock != nil {
-		_ = os.Remove(d.o.Paths.StateFile())
+		if d.successor == nil {
+			_ = os.Remove(d.o.Paths.StateFile())
+		}
 		d.writeExit()
 		d.recordEnd()
 		_ = d.lock.Release()

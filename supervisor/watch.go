@@ -105,8 +105,12 @@ func (d *Daemon) watchLoop(w *fsnotify.Watcher, paths []string, start []fileID) 
 		case <-settle:
 			settle = nil
 			if p := changed(paths, start); p != "" {
+				// Keep watching: a hand-over may find nothing to do (the
+				// same build again) or fail, and the next update counts.
+				if now, err := statIDs(paths); err == nil {
+					start = now
+				}
 				d.send(states.BinaryChanged, "kache binary "+p+" was replaced")
-				return
 			}
 		}
 	}

@@ -37,7 +37,7 @@ func TestWatcherRenameOverBinary(t *testing.T) {
 	if err := r.wait(10 * time.Second); !errors.Is(err, ErrEpochStale) {
 		t.Fatalf("Run = %v, want ErrEpochStale after the binary was replaced", err)
 	}
-	if got, want := r.log.path(), "starting -> running(ready) -> epoch_stale(binary_changed) -> stopped(drain_done)"; got != want {
+	if got, want := r.log.path(), "starting -> running(ready) -> handing_over(binary_changed) -> epoch_stale(handover_unavailable) -> stopped(drain_done)"; got != want {
 		t.Errorf("transitions\n got %s\nwant %s", got, want)
 	}
 }

@@ -21,13 +21,22 @@ type Transition = Row[states.Event, states.State]
 // is one of these rows; the machine refuses anything else.
 var Daemon = []Transition{
 	{states.Ready, []states.State{states.Starting}, states.Running},
-	{states.StopRequested, []states.State{states.Starting, states.Running}, states.Draining},
-	{states.Signaled, []states.State{states.Starting, states.Running, states.IdleExiting}, states.Draining},
+	{states.StopRequested, []states.State{states.Starting, states.Running, states.HandingOver}, states.Draining},
+	{states.Signaled, []states.State{states.Starting, states.Running, states.IdleExiting, states.HandingOver}, states.Draining},
 	{states.IdleTimeout, []states.State{states.Running}, states.IdleExiting},
-	{states.ClientNewer, []states.State{states.Starting, states.Running}, states.EpochStale},
-	{states.BinaryChanged, []states.State{states.Running, states.IdleExiting}, states.EpochStale},
-	{states.DrainDone, []states.State{states.Draining, states.IdleExiting, states.EpochStale}, states.Stopped},
-	{states.Forced, []states.State{states.Starting, states.Running, states.Draining, states.IdleExiting, states.EpochStale}, states.Stopped},
+	{states.ClientNewer, []states.State{states.Starting, states.Running}, states.HandingOver},
+	{states.ClientBuild, []states.State{states.Running}, states.HandingOver},
+	{states.ConfigChanged, []states.State{states.Running}, states.HandingOver},
+	{states.BinaryChanged, []states.State{states.Running}, states.HandingOver},
+	{states.BinaryChanged, []states.State{states.IdleExiting}, states.EpochStale},
+	{states.HandoverRetry, []states.State{states.Running}, states.HandingOver},
+	{states.SuccessorReady, []states.State{states.HandingOver}, states.HandedOver},
+	{states.HandoverFailed, []states.State{states.HandingOver}, states.Running},
+	{states.HandoverUnavailable, []states.State{states.HandingOver}, states.EpochStale},
+	{states.BinarySame, []states.State{states.HandingOver}, states.Running},
+	{states.DrainDone, []states.State{states.Draining, states.IdleExiting, states.EpochStale, states.HandedOver}, states.Stopped},
+	{states.Forced, []states.State{states.Starting, states.Running, states.Draining, states.IdleExiting, states.EpochStale,
+		states.HandingOver, states.HandedOver}, states.Stopped},
 }
 
 // NewDaemon builds the daemon's machine in states.Starting.

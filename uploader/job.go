@@ -77,6 +77,9 @@ func (p *Pool) pop() *job {
 // without blaming the remote; a permanent failure moves the intent to
 // failed/; cancellation leaves it in the spool.
 func (p *Pool) run(j *job) {
+	if !p.claimJob(j) {
+		return // the other daemon uploads it
+	}
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
 		probe, err := p.admit()
@@ -277,10 +280,11 @@ func (p *Pool) fail(j *job, cause error, start time.Time) {
 // release takes the job out of flight, queueing the key again if a client
 // enqueued it meanwhile.
 func (p *Pool) release(j *job) {
+	j.claim.release()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.inflight, j.Key)
-	if e := j.again; e != nil {
+	if e := j.again; e != nil && !p.yielding {
 		p.push(&job{Entry: *e})
 		p.signal()
 	}

@@ -98,6 +98,8 @@ type job struct {
 	again *Entry
 	// changed counts attempts that found the source changing under them.
 	changed int
+	// claim is held while the job is in flight (claim.go).
+	claim *claim
 	// local counts attempts that failed on this machine (LocalError).
 	local int
 	// since is when a worker took it, for the monitor's in-flight list.
@@ -145,6 +147,10 @@ type Pool struct {
 	replayed   int  // intents that scan queued
 	stopParent func() bool
 	drainOnce  sync.Once
+	yielding   bool // handed over: a key enqueued again is the successor's
+
+	claimMu    sync.Mutex
+	claimWaits map[string]bool // keys whose claim another daemon holds
 }
 
 // NewPool returns a pool that does nothing until Start.
@@ -154,7 +160,7 @@ func NewPool(o Options) *Pool {
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		scanWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		syncer: newSyncer(o.SpoolDir, o.Log),
-		queued: map[string]*job{}, inflight: map[string]*job{}}
+		queued: map[string]*job{}, inflight: map[string]*job{}, claimWaits: map[string]bool{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.breaker = NewBreaker(o.BreakerThreshold, o.BreakerCooldown, time.Now)
 	p.breaker.pauseBase = o.PauseRetry
@@ -188,7 +194,10 @@ func (p *Pool) Start(ctx context.Context) error {
 		return nil
 	}
 	p.stopParent = context.AfterFunc(ctx, p.cancel)
-	if n := RemoveStaleArchives(p.o.TempDir); n > 0 {
+	if err := os.MkdirAll(p.claimDir(), 0o700); err != nil {
+		p.log.Warn("upload claims unavailable: two daemons sharing the spool may both upload a key", "dir", p.claimDir(), "err", err)
+	}
+	if n := p.removeStaleArchives(); n > 0 {
 		p.log.Info("removed temp archives left by a killed daemon", "count", n, "dir", p.o.TempDir)
 	}
 	p.backlog = true
@@ -289,6 +298,9 @@ func validEntries(entries []Entry) error {
 // and its scanner got there before the client's Enqueue. Intents are removed
 // under p.mu too, so the check is exact. Called with p.mu held.
 func (p *Pool) add(e Entry) bool {
+	if p.yielding {
+		return false // handed over: a scan still walking the spool leaves the rest to the successor
+	}
 	if _, err := os.Lstat(spool.File(p.o.SpoolDir, e.Key)); err != nil {
 		return false
 	}

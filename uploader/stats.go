@@ -35,6 +35,7 @@ type counters struct {
 	completed, skipped, failed, bytesUp atomic.Int64
 	downloads, bytesDown, hits, misses  atomic.Int64
 	lastActive                          atomic.Int64 // unix ns
+	yielded                             atomic.Int64 // jobs left to the daemon holding their claim
 	latency                             latency      // of confirmed uploads
 }
 

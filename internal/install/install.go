@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kunobi-ninja/kache/internal/buildid"
 	"github.com/kunobi-ninja/kache/internal/epoch"
 )
 
@@ -67,4 +68,18 @@ func Epoch(clientExe string) int64 {
 		e = max(e, epoch.Of(p))
 	}
 	return e
+}
+
+// Build is the installation's content identity: the Go build ID of the
+// kache-daemon beside the client at clientExe ("" if it cannot be read).
+// The daemon's code is what a hand-over replaces, so its build is the one
+// compared. It reads the first page of one file.
+func Build(clientExe string) string {
+	id, err := buildid.Read(filepath.Join(filepath.Dir(clientExe), DaemonName))
+	if err != nil {
+		if p, perr := DaemonPath(clientExe); perr == nil {
+			id, _ = buildid.Read(p)
+		}
+	}
+	return id
 }

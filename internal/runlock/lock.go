@@ -126,3 +126,42 @@ func checkOwn(f *os.File, path string) error {
 	}
 	return nil
 }
+
+// File is the locked file, for a daemon that hands its lock to a successor:
+// a child that inherits the descriptor shares the open file description,
+// and with it the flock, so the lock never falls free between the two.
+func (l *Lock) File() *os.File { return l.f }
+
+// Inherited adopts a lock passed by a predecessor as descriptor fd. It
+// checks that fd is the file at path and that the flock is held through
+// it (flock on a description that already holds it succeeds at once;
+// on any other it would fail with EWOULDBLOCK while someone else holds it).
+func Inherited(fd uintptr, path string) (*Lock, error) {
+	f := os.NewFile(fd, path)
+	if f == nil {
+		return nil, fmt.Errorf("inherited run lock: fd %d is not open", fd)
+	}
+	syscall.CloseOnExec(int(fd))
+	if err := sameFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := flockNB(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("inherited run lock fd %d on %s is not held: %w", fd, path, err)
+	}
+	return &Lock{f: f, path: path}, nil
+}
+
+// sameFile reports an error unless f is the file now at path.
+func sameFile(f *os.File, path string) error {
+	a, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("inherited run lock: %w", err)
+	}
+	b, err := os.Lstat(path)
+	if err != nil || !os.SameFile(a, b) {
+		return fmt.Errorf("inherited run lock fd is not %s (%v): start the daemon without KACHE_HANDOVER", path, err)
+	}
+	return nil
+}

@@ -27,6 +27,9 @@ const ReadyFDEnv = "KACHE_READY_FD"
 // readyFD is the child's fd for the pipe: the first of ExtraFiles.
 const readyFD = 3
 
+// FirstFileFD is the child's fd of Options.Files[0].
+const FirstFileFD = readyFD + 1
+
 // readyLine is what a ready daemon writes (the sd_notify word).
 const readyLine = "READY=1"
 
@@ -36,6 +39,9 @@ type Options struct {
 	Args    []string // arguments after argv[0]
 	Env     []string // the child's environment; nil inherits ours
 	LogPath string   // the child's stderr is appended here
+	// Files are passed on as fd 4 onwards, after the readiness pipe: a
+	// daemon handing over passes its listener and run lock this way.
+	Files []*os.File
 }
 
 // Child is a spawned daemon. Done closes once it has exited and been
@@ -73,7 +79,7 @@ func Start(o Options) (*Child, error) {
 	cmd.Env = append(envOrOurs(o.Env), ReadyFDEnv+"="+strconv.Itoa(readyFD))
 	cmd.Dir = "/" // never pin the build's directory (or its mount) for the daemon's life
 	cmd.Stderr = logf
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.ExtraFiles = append([]*os.File{w}, o.Files...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	closeInheritedOnExec()
 	if err := cmd.Start(); err != nil {

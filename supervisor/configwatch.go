@@ -1,0 +1,105 @@
+package supervisor
+
+import (
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/states"
+)
+
+// The daemon reads its configuration once. It watches config.toml's
+// directory (an editor or an installer replaces the file by rename, which
+// drops a watch on the file itself) and, once the file settles: a valid
+// configuration whose fingerprint differs from the one in force asks for
+// a hand-over to a successor that reads it (config_changed); an invalid
+// one is logged and shown in status and changes nothing.
+
+// watchConfig starts the watcher; it returns the function that stops it.
+func (d *Daemon) watchConfig() (stop func()) {
+	file := d.o.Config.File
+	if !d.o.WatchBinary || file == "" || d.o.Getenv == nil {
+		return func() {}
+	}
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		err = w.Add(filepath.Dir(file))
+	}
+	if err != nil {
+		d.o.Log.Warn("config watcher disabled", "file", file, "err", err)
+		if w != nil {
+			_ = w.Close()
+		}
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.configEvents(w, file)
+	}()
+	return func() { _ = w.Close(); <-done }
+}
+
+// configEvents debounces events on the file's name, then checks it.
+func (d *Daemon) configEvents(w *fsnotify.Watcher, file string) {
+	var settle <-chan time.Time
+	for {
+		select {
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if sameName(file, ev.Name) {
+				settle = time.After(watchDebounce)
+			}
+		case _, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+		case <-settle:
+			settle = nil
+			d.configChanged()
+		}
+	}
+}
+
+// configChanged loads the configuration afresh and acts on the outcome.
+func (d *Daemon) configChanged() {
+	c, err := config.Load(d.o.Getenv)
+	switch {
+	case err != nil:
+		d.setConfigErr(err.Error() + "; the daemon keeps its configuration: fix " + d.o.Config.File)
+		d.o.Log.Error("config.toml changed but is invalid; nothing changes", "file", d.o.Config.File, "err", err)
+	case c.Fingerprint() == d.o.Config.Fingerprint():
+		d.setConfigErr("")
+	default:
+		d.setConfigErr("")
+		keys := config.DiffFields(d.o.Config.Fields(), c.Fields())
+		d.send(states.ConfigChanged, "config.toml changed: "+joinKeys(keys))
+	}
+}
+
+func joinKeys(keys []string) string {
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		s += k
+	}
+	return s
+}
+
+// configErr is why the last change of config.toml was refused, "" if none.
+func (d *Daemon) configErr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfgErr
+}
+
+func (d *Daemon) setConfigErr(s string) {
+	d.mu.Lock()
+	d.cfgErr = s
+	d.mu.Unlock()
+}
