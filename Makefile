@@ -12,7 +12,7 @@ TAGS    ?= urfave_cli_no_docs netgo osusergo
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/kache
 
-.PHONY: all build demo test test-short s3 bench vet clean
+.PHONY: all build demo test test-short s3 bench vet clean fuzz chaos
 
 all: build
 
@@ -37,6 +37,12 @@ test-short:
 
 s3:
 	./scripts/versitygw.sh install >/dev/null
+
+# Every native fuzz target in the module (found by scripts/fuzz.sh), each
+# for FUZZTIME. `make test` already runs each target's seed corpus.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 bench: build s3
 	./scripts/bench.sh $(BIN)
