@@ -97,4 +97,3 @@ func batchFileIn(t *testing.T, es entries) string {
 }
 
 var batchMu sync.Mutex
-
