@@ -159,6 +159,17 @@ func (m *machine) killDaemons() int {
 func account(t *testing.T, m *machine, srv *s3test.Server, es entries, dirs map[string]bool, settle time.Duration) int {
 	t.Helper()
 	m.waitSpoolEmpty(settle)
+	lost := lostOf(t, m, srv, es, dirs)
+	if f := m.failed(); len(f) > 0 {
+		t.Errorf("%d intents in failed/ (first %s)", len(f), f[0])
+	}
+	return lost
+}
+
+// lostOf counts the entries of es neither in the spool nor on the remote
+// with their bytes.
+func lostOf(t *testing.T, m *machine, srv *s3test.Server, es entries, dirs map[string]bool) int {
+	t.Helper()
 	os.RemoveAll(m.paths().StoreDir())
 	lost := 0
 	for key, src := range es {
@@ -168,9 +179,6 @@ func account(t *testing.T, m *machine, srv *s3test.Server, es entries, dirs map[
 		if !onRemote(t, m, srv, key, src, dirs[key]) {
 			lost++
 		}
-	}
-	if f := m.failed(); len(f) > 0 {
-		t.Errorf("%d intents in failed/ (first %s)", len(f), f[0])
 	}
 	if lost > 0 {
 		t.Errorf("lost %d of %d entries handed over\n%s", lost, len(es), m.logTail())
