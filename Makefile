@@ -38,6 +38,11 @@ test-short:
 s3:
 	./scripts/versitygw.sh install >/dev/null
 
+# The long chaos rounds (docs/reliability.md, rewritten with their
+# figures); `make test` runs the short ones.
+chaos: s3
+	GO=$(GO) ./scripts/chaos.sh
+
 # Every native fuzz target in the module (found by scripts/fuzz.sh), each
 # for FUZZTIME. `make test` already runs each target's seed corpus.
 FUZZTIME ?= 30s

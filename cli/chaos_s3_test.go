@@ -18,6 +18,7 @@ import (
 // its bytes, and none may be judged failed (all these faults are
 // transient).
 func TestChaosS3Faults(t *testing.T) {
+	t.Parallel() // mostly waiting (a breaker cooldown, client timeouts)
 	fig := newFigures(t, "S3 stopped and restarted; 500, 503, SlowDown, stalls mid-body")
 	rng := seeded(3)
 	srv := s3test.Start(t)

@@ -54,6 +54,9 @@ type figures struct {
 // newFigures starts the figures of a scenario, reported when the test ends
 // (also when it fails: a failed round's figures matter most).
 func newFigures(t *testing.T, scenario string) *figures {
+	if testing.Short() {
+		t.Skip("a chaos round: not part of -short")
+	}
 	f := &figures{Scenario: scenario, Test: t.Name()}
 	t.Cleanup(func() { f.report(t) })
 	return f

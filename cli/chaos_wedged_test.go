@@ -20,6 +20,7 @@ const clientDeadline = 45 * time.Second
 // within its deadline with exit 0, the intents kept; `daemon restart`
 // must replace the wedged daemon, and the new one upload everything.
 func TestChaosWedgedDaemon(t *testing.T) {
+	t.Parallel() // mostly waiting (a breaker cooldown, client timeouts)
 	fig := newFigures(t, "daemon wedged (SIGSTOP) while clients upload")
 	srv := s3test.Start(t)
 	rounds, clients := pick(1, 5), pick(12, 200)
