@@ -65,7 +65,7 @@ func plantBad(t *testing.T, dir, tag string) map[string]string {
 		k("truncated"): "decode", k("garbage"): "decode", k("otherkey"): "does not match",
 		k("relative"): "not absolute", k("fifo"): "not a regular file", k("unreadable"): "",
 	}
-	put := func(key string, data string) { writeFile(t, filepath.Join(dir, key+".json"), []byte(data)) }
+	put := func(key string, data string) { plant(t, dir, key, []byte(data), nil) }
 	put(k("truncated"), `{"key":"`+k("truncated")+`","path":"/tmp/x","created_at":"2026-`)
 	put(k("garbage"), "\x00\xff\xfe garbage")
 	put(k("otherkey"), `{"key":"someone-else","path":"/tmp/x"}`)
@@ -73,23 +73,35 @@ func plantBad(t *testing.T, dir, tag string) map[string]string {
 	if err := syscall.Mkfifo(filepath.Join(dir, k("fifo")+".json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	unreadable(t, filepath.Join(dir, k("unreadable")+".json"), k("unreadable"))
+	plant(t, dir, k("unreadable"), []byte(`{"key":"`+k("unreadable")+`","path":"/etc/hostname"}`), unreadable)
 	return want
 }
 
-// unreadable plants an intent this user cannot read as its own: owned by
-// another user when we are root (root reads any mode), mode 0 otherwise.
-func unreadable(t *testing.T, path, key string) {
-	writeFile(t, path, []byte(`{"key":"`+key+`","path":"/etc/hostname"}`))
-	if os.Getuid() == 0 {
-		if err := os.Chown(path, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if err := os.Chmod(path, 0); err != nil {
+// plant renames a bad intent into the spool whole, as a client's rename
+// would land it (a running daemon's watcher must never see it half
+// written or not yet made bad), after spoil, if any, has changed it.
+func plant(t *testing.T, dir, key string, data []byte, spoil func(string) error) {
+	tmp := filepath.Join(dir, ".kache-tmp-plant-"+key)
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if spoil != nil {
+		if err := spoil(tmp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(tmp, spool.File(dir, key)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unreadable makes an intent this user cannot read as its own: owned by
+// another user when we are root (root reads any mode), mode 0 otherwise.
+func unreadable(path string) error {
+	if os.Getuid() == 0 {
+		return os.Chown(path, 65534, 65534)
+	}
+	return os.Chmod(path, 0)
 }
 
 // plantTemps leaves two temp files of crashed writers: a fresh one (its
