@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -20,7 +21,9 @@ func TestChaosKillDaemon(t *testing.T) {
 	rounds, n := pick(1, 20), pick(120, 1000)
 	for round := range rounds {
 		m := s3Machine(t, srv)
-		es, dirs := mixedEntries(t, t.TempDir(), "kill", n, uint64(round)*1000)
+		// Keys are new each round: the remote keeps the last round's entries,
+		// and a key already there is (rightly) not uploaded again.
+		es, dirs := mixedEntries(t, t.TempDir(), fmt.Sprintf("kill%02d", round), n, uint64(round)*1000)
 		killRound(t, m, fig, rng, es)
 		m.ok("daemon", "start")
 		fig.Lost += account(t, m, srv, es, dirs, pick(60*time.Second, 180*time.Second))
