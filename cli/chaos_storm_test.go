@@ -3,7 +3,10 @@ package cli_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,11 +35,11 @@ func TestChaosLifecycleStorm(t *testing.T) {
 	stop := make(chan struct{})
 	sampled := startSampler(t, m, stop)
 	var wg sync.WaitGroup
-	codes := newTally()
+	codes, reasons := newTally(), newTally()
 	deadline := time.Now().Add(span)
 	for w := range workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); stormWorker(t, m, fig, uint64(w), deadline, codes) }()
+		go func() { defer wg.Done(); stormWorker(t, m, fig, uint64(w), deadline, codes, reasons) }()
 	}
 	for _, half := range split(es, (len(es)+1)/2) {
 		wg.Add(1)
@@ -45,6 +48,7 @@ func TestChaosLifecycleStorm(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	t.Logf("exit codes: %s; %d samples", codes, <-sampled)
+	t.Logf("why commands failed: %s", reasons)
 	m.ok("daemon", "start")
 	fig.Lost += account(t, m, srv, es, nil, 90*time.Second)
 	fig.Entries, fig.Rounds = len(es), 1
@@ -59,7 +63,7 @@ func TestChaosLifecycleStorm(t *testing.T) {
 // codes are tallied, not asserted (a stop racing a start may find nothing
 // to stop); what is asserted is that each returns in time, and never the
 // misjudgement of a racing start as "not a kache daemon".
-func stormWorker(t *testing.T, m *machine, fig *figures, seed uint64, deadline time.Time, codes *tally) {
+func stormWorker(t *testing.T, m *machine, fig *figures, seed uint64, deadline time.Time, codes, reasons *tally) {
 	rng := seeded(100 + seed)
 	verbs := []string{"start", "restart", "stop"}
 	for time.Now().Before(deadline) {
@@ -67,8 +71,9 @@ func stormWorker(t *testing.T, m *machine, fig *figures, seed uint64, deadline t
 		r, err := m.client(kacheBin, cmdTimeout, "daemon", verb)
 		fig.waited(r.took)
 		fig.fault()
-		if codes.add(fmt.Sprintf("%s=%d", verb, r.code)) == 1 && r.code != 0 {
-			t.Logf("first exit %d of daemon %s:\n%s", r.code, verb, r)
+		codes.add(fmt.Sprintf("%s=%d", verb, r.code))
+		if r.code != 0 {
+			reasons.add(verb + ": " + reasonOf(r))
 		}
 		if err != nil {
 			t.Errorf("daemon %s: %v\n%s", verb, err, r)
@@ -170,5 +175,24 @@ func (c *tally) add(k string) int {
 func (c *tally) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return fmt.Sprint(c.n)
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(c.n)) {
+		fmt.Fprintf(&b, "\n  %5d  %s", c.n[k], k)
+	}
+	return b.String()
+}
+
+var (
+	numbersRE = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(ms|s)?`)
+	pathsRE   = regexp.MustCompile(`/[^ :]+`)
+)
+
+// reasonOf is the first line of a failed command's error, with paths and
+// numbers blanked so that failures of one kind count together.
+func reasonOf(r result) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(r.err), "\n")
+	if line == "" {
+		line, _, _ = strings.Cut(strings.TrimSpace(r.out), "\n")
+	}
+	return numbersRE.ReplaceAllString(pathsRE.ReplaceAllString(line, "P"), "N")
 }
