@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -148,14 +149,22 @@ func oneDaemonOn(t *testing.T, m *machine, bin string, want int64) {
 	if r, err := m.client(bin, cmdTimeout, "daemon", "start"); err != nil || r.code != 0 {
 		t.Fatalf("daemon start on the new binary: %v\n%s", err, r)
 	}
-	waitFor(t, 60*time.Second, "one daemon, on the new binary", func() bool {
+	var seen string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
 		procs, err := procid.FindDaemons(m.sock)
-		if err != nil || len(procs) != 1 {
-			return false
+		st, serr := m.client(bin, 10*time.Second, "daemon", "status", "--json")
+		got := m.statusOf(st)
+		if err == nil && len(procs) == 1 && serr == nil && st.code == 0 && got.Epoch == want {
+			return
 		}
-		st, err := m.client(bin, 10*time.Second, "daemon", "status", "--json")
-		return err == nil && st.code == 0 && m.statusOf(st).Epoch == want
-	})
+		seen = fmt.Sprintf("%d daemon processes %v; status exit %d, pid %d, state %s, epoch %d (want %d)",
+			len(procs), procs, st.code, got.Pid, got.State, got.Epoch, want)
+		if time.Now().After(deadline) {
+			t.Fatalf("not one daemon on the new binary after 60s: %s\n%s", seen, m.logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // statusOf decodes the daemon part of `daemon status --json` output, or
