@@ -84,13 +84,15 @@ func stormWorker(t *testing.T, m *machine, fig *figures, seed uint64, deadline t
 	}
 }
 
-// trickle uploads es ten at a time until done, whatever the daemon is
-// doing; the clients must exit 0 throughout.
+// trickle uploads es ten at a time, spread over the storm, whatever the
+// daemon is doing; the clients must exit 0 throughout.
 func trickle(t *testing.T, m *machine, fig *figures, es entries, deadline time.Time) {
-	for _, b := range split(es, 10) {
+	batches := split(es, 10)
+	gap := time.Until(deadline) / time.Duration(len(batches)+1)
+	for _, b := range batches {
 		uploadBatch(t, m, fig, b)
-		if time.Now().After(deadline) {
-			time.Sleep(0) // past the storm: hand the rest over at once
+		if time.Now().Before(deadline) {
+			time.Sleep(gap)
 		}
 	}
 }
