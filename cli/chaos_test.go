@@ -48,6 +48,7 @@ type figures struct {
 	Lost     int           `json:"lost"`
 	Wait     time.Duration `json:"longest_client_wait_ns"`
 	Faults   int           `json:"faults"`
+	Failed   bool          `json:"failed"` // an assertion failed: the figures are of a broken run
 	mu       sync.Mutex
 }
 
@@ -78,6 +79,7 @@ func (f *figures) fault() {
 func (f *figures) report(t *testing.T) {
 	t.Logf("chaos %s: %d rounds, %d entries, %d lost, %d faults, longest client wait %s",
 		f.Scenario, f.Rounds, f.Entries, f.Lost, f.Faults, f.Wait.Round(time.Millisecond))
+	f.Failed = t.Failed()
 	path := os.Getenv("KACHE_CHAOS_REPORT")
 	if path == "" {
 		return

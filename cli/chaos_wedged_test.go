@@ -1,6 +1,9 @@
 package cli_test
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,8 +37,11 @@ func TestChaosWedgedDaemon(t *testing.T) {
 		}
 		fig.fault()
 		uploadAll(t, m, fig, split(es, 5))
-		r := m.ok("daemon", "restart")
+		r := m.run("daemon", "restart")
 		fig.waited(r.took)
+		if r.code != 0 {
+			t.Fatalf("restart of the wedged daemon %d failed; the run lock is held by %s:\n%s", pid, describeHolders(t, m), r)
+		}
 		if st := m.status(); st.Pid == pid {
 			t.Fatalf("restart left the wedged daemon %d in place:\n%s", pid, r)
 		}
@@ -62,4 +68,21 @@ func uploadAll(t *testing.T, m *machine, fig *figures, batches []entries) {
 		}()
 	}
 	wg.Wait()
+}
+
+// describeHolders says which processes hold the run lock: pid, state
+// (T is stopped) and command line, for a failure message.
+func describeHolders(t *testing.T, m *machine) string {
+	var b strings.Builder
+	for _, pid := range lockHolders(t, m.paths().RunLock()) {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		fields := strings.Fields(string(stat))
+		state := "?"
+		if len(fields) > 2 {
+			state = fields[2]
+		}
+		fmt.Fprintf(&b, "[pid %d state %s cmd %q] ", pid, state, strings.ReplaceAll(string(cmd), "\x00", " "))
+	}
+	return b.String()
 }

@@ -21,6 +21,7 @@ type figures struct {
 	Lost     int           `json:"lost"`
 	Wait     time.Duration `json:"longest_client_wait_ns"`
 	Faults   int           `json:"faults"`
+	Failed   bool          `json:"failed"`
 }
 
 func main() {
@@ -39,16 +40,20 @@ func run() error {
 		return err
 	}
 	defer f.Close()
-	fmt.Println("| scenario | rounds | entries | faults injected | lost | longest client wait | how to run it |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---|")
+	fmt.Println("| scenario | result | rounds | entries | faults injected | lost | longest client wait | how to run it |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---:|---|")
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var fg figures
 		if err := json.Unmarshal(sc.Bytes(), &fg); err != nil {
 			return fmt.Errorf("report line %q: %w", sc.Text(), err)
 		}
-		fmt.Printf("| %s | %d | %d | %d | %d | %s | `KACHE_CHAOS=long go test ./cli -run '^%s$'` |\n",
-			fg.Scenario, fg.Rounds, fg.Entries, fg.Faults, fg.Lost, fg.Wait.Round(time.Millisecond), fg.Test)
+		result := "pass"
+		if fg.Failed {
+			result = "**FAIL** (see the log)"
+		}
+		fmt.Printf("| %s | %s | %d | %d | %d | %d | %s | `KACHE_CHAOS=long go test ./cli -run '^%s$'` |\n",
+			fg.Scenario, result, fg.Rounds, fg.Entries, fg.Faults, fg.Lost, fg.Wait.Round(time.Millisecond), fg.Test)
 	}
 	return sc.Err()
 }
