@@ -3,6 +3,7 @@ package cli_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +83,21 @@ func describeHolders(t *testing.T, m *machine) string {
 		if len(fields) > 2 {
 			state = fields[2]
 		}
-		fmt.Fprintf(&b, "[pid %d state %s cmd %q] ", pid, state, strings.ReplaceAll(string(cmd), "\x00", " "))
+		fmt.Fprintf(&b, "[pid %d state %s cmd %q threads %s] ", pid, state, strings.ReplaceAll(string(cmd), "\x00", " "), threadStates(pid))
 	}
 	return b.String()
+}
+
+// threadStates lists the state of each thread of pid: a leader that is a
+// zombie while other threads still run holds the process's files.
+func threadStates(pid int) string {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	var states []string
+	for _, task := range tasks {
+		stat, _ := os.ReadFile(task)
+		if f := strings.Fields(string(stat)); len(f) > 2 {
+			states = append(states, f[0]+":"+f[2])
+		}
+	}
+	return strings.Join(states, ",")
 }
