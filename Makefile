@@ -12,7 +12,7 @@ TAGS    ?= urfave_cli_no_docs netgo osusergo
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := bin/kache
 
-.PHONY: all build demo test test-short s3 bench vet clean
+.PHONY: all build demo test test-short s3 bench vet clean fuzz chaos
 
 all: build
 
@@ -38,6 +38,17 @@ test-short:
 
 s3:
 	./scripts/versitygw.sh install >/dev/null
+
+# The long chaos rounds (docs/reliability.md, rewritten with their
+# figures); `make test` runs the short ones.
+chaos: s3
+	GO=$(GO) ./scripts/chaos.sh
+
+# Every native fuzz target in the module (found by scripts/fuzz.sh), each
+# for FUZZTIME. `make test` already runs each target's seed corpus.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
 
 bench: build s3
 	./scripts/bench.sh $(BIN)

@@ -112,7 +112,7 @@ func (g *gatedRemote) open() { g.once.Do(func() { close(g.gate) }) }
 
 // rig is one in-process daemon on a short socket in a temp dir.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	o       Options
 	log     *transitionLog
 	remote  *gatedRemote
@@ -127,7 +127,7 @@ type rig struct {
 
 // newRig prepares a daemon with a gated directory remote; tweak adjusts
 // the options before start.
-func newRig(t *testing.T, tweak func(*Options)) *rig {
+func newRig(t testing.TB, tweak func(*Options)) *rig {
 	t.Helper()
 	dir := testenv.SockDir(t)
 	remoteDir := filepath.Join(t.TempDir(), "remote")
@@ -166,7 +166,7 @@ func newRig(t *testing.T, tweak func(*Options)) *rig {
 // exit, Run returns while the drain it cut short is still unwinding in the
 // background (the process would exit there); it must finish before the
 // test's temp dirs are removed under it.
-func waitPoolGone(t *testing.T) {
+func waitPoolGone(t testing.TB) {
 	t.Helper()
 	testenv.WaitFor(t, 15*time.Second, "the upload pool's goroutines to end", func() bool {
 		buf := make([]byte, 1<<20)

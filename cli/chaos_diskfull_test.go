@@ -1,0 +1,150 @@
+package cli_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/uploader"
+	"github.com/kunobi-ninja/kache/uploader/s3test"
+)
+
+// TestChaosDiskFull (scenario f): the cache directory sits on a small
+// tmpfs that the test fills. Entries handed over before the disk filled
+// are uploaded by a daemon started on the full disk; clients uploading
+// while it is full (filled again: each intent the daemon removes frees
+// space) exit 1 naming the full disk (docs/exit-codes.md), and leave
+// neither a partial intent nor anything marked done; once space is back
+// the same uploads go through. Mounting needs root: elsewhere the
+// scenario skips, saying so.
+func TestChaosDiskFull(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("scenario f needs root to mount a small tmpfs for the cache directory; run the suite as root to include it")
+	}
+	fig := newFigures(t, "the cache directory's filesystem full")
+	srv := s3test.Start(t)
+	mnt := mountTmpfs(t, pick("2m", "8m"))
+	m := s3Machine(t, srv)
+	m.cache = filepath.Join(mnt, "cache")
+	m.set("KACHE_CACHE_DIR=" + m.cache)
+	before := randomFiles(t, t.TempDir(), "full-before", pick(40, 300))
+	spoolAll(t, m, before)
+	fillers := []string{fillUp(t, mnt, "filler")}
+	m.ok("daemon", "start")
+	fig.Lost += account(t, m, srv, before, nil, 90*time.Second)
+	fillers = append(fillers, fillUp(t, mnt, "filler2"))
+	during := randomFiles(t, t.TempDir(), "full-during", pick(20, 100))
+	refused := uploadsOnFullDisk(t, m, fig, srv, during)
+	for _, f := range fillers {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uploadBatch(t, m, fig, refused)
+	fig.Lost += account(t, m, srv, during, nil, 90*time.Second)
+	fig.Entries, fig.Rounds, fig.Faults = len(before)+len(during), 1, len(refused)
+	m.ok("daemon", "stop")
+}
+
+// mountTmpfs mounts a tmpfs of size under a temp dir, unmounted when the
+// test ends (after every daemon using it is gone: registered first).
+func mountTmpfs(t *testing.T, size string) string {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs (as root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// spoolAll hands es over with no daemon running (the intents only).
+func spoolAll(t *testing.T, m *machine, es entries) {
+	for k, p := range es {
+		if err := spool.WriteIntent(m.paths().SpoolDir(), spool.Entry{Key: k, Path: p}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fillUp writes dir/name until the filesystem has no space left.
+func fillUp(t *testing.T, dir, name string) string {
+	path := filepath.Join(dir, name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	for _, small := range []int{4096, 512, 1} { // the last blocks too
+		for f.Write(buf[:small]); ; {
+			if _, err := f.Write(buf[:small]); err != nil {
+				break
+			}
+		}
+	}
+	return path
+}
+
+// uploadsOnFullDisk uploads each entry alone on the full disk. Each client
+// must exit 1 and say the disk is full; none may leave an intent behind,
+// nor the entry on the remote. It returns the entries refused.
+func uploadsOnFullDisk(t *testing.T, m *machine, fig *figures, srv *s3test.Server, es entries) entries {
+	refused := entries{}
+	for k, p := range es {
+		r, err := m.client(kacheBin, cmdTimeout, "upload", "--key", k, p)
+		fig.waited(r.took)
+		if err != nil || r.code != 1 {
+			t.Errorf("upload on a full disk must exit 1 (docs/exit-codes.md): %v\n%s", err, r)
+		}
+		if !strings.Contains(r.err, "no space left on device") {
+			t.Errorf("upload on a full disk does not say the disk is full:\n%s", r)
+		}
+		refused[k] = p
+	}
+	for k := range refused {
+		if _, err := os.Stat(spool.File(m.paths().SpoolDir(), k)); err == nil {
+			t.Errorf("%s: an intent was left although the client reported a full disk", k)
+		}
+		if _, err := os.Stat(srv.ObjectPath(k + uploader.ManifestSuffix)); err == nil {
+			t.Errorf("%s: on the remote although its intent was never written", k)
+		}
+	}
+	checkSpoolWhole(t, m)
+	return refused
+}
+
+// checkSpoolWhole: every intent in the spool parses, and no temp file
+// (a half-written intent) is left.
+func checkSpoolWhole(t *testing.T, m *machine) {
+	names, _ := os.ReadDir(m.paths().SpoolDir())
+	for _, n := range names {
+		key, ok := strings.CutSuffix(n.Name(), ".json")
+		switch {
+		case n.IsDir():
+		case !ok:
+			t.Errorf("spool holds %s after a full disk", n.Name())
+		default:
+			if _, err := spool.ReadIntent(m.paths().SpoolDir(), key); err != nil {
+				t.Errorf("corrupt intent after a full disk: %v", err)
+			}
+		}
+	}
+}
