@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
 
@@ -51,7 +52,7 @@ func TestChaosBadIntents(t *testing.T) {
 // settleAround waits until only the bad intents' records remain in
 // failed/ and the spool is empty, and returns the good entries lost.
 func settleAround(t *testing.T, m *machine, srv *s3test.Server, es entries, nbad int) int {
-	waitFor(t, 60*time.Second, "the good entries uploaded and the bad ones in failed/", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the good entries uploaded and the bad ones in failed/", func() bool {
 		return m.spool() == 0 && len(m.failed()) == nbad
 	})
 	return lostOf(t, m, srv, es, nil)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/procid"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -53,7 +54,7 @@ func TestChaosLifecycleStorm(t *testing.T) {
 	fig.Lost += account(t, m, srv, es, nil, 90*time.Second)
 	fig.Entries, fig.Rounds = len(es), 1
 	m.ok("daemon", "stop")
-	waitFor(t, 15*time.Second, "no daemon process left (orphans)", func() bool {
+	testenv.WaitFor(t, 15*time.Second, "no daemon process left (orphans)", func() bool {
 		procs, err := procid.FindDaemons(m.sock)
 		return err == nil && len(procs) == 0
 	})
@@ -110,15 +111,15 @@ func startSampler(t *testing.T, m *machine, stop chan struct{}) chan int {
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			sample(t, m)
+			sampleStorm(t, m)
 			n++
 		}
 	}()
 	return out
 }
 
-// sample checks the invariants once.
-func sample(t *testing.T, m *machine) {
+// sampleStorm checks the invariants once.
+func sampleStorm(t *testing.T, m *machine) {
 	before := lockHolders(t, m.paths().RunLock())
 	if len(before) > 1 {
 		t.Errorf("two processes hold the run lock: %v", before)

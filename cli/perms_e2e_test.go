@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // TestFilesArePrivate: after a daemon has uploaded files and a directory,
@@ -29,7 +30,7 @@ func TestFilesArePrivate(t *testing.T) {
 	m.waitSpoolEmpty(30 * time.Second)
 	// An intent whose source a build removed before the daemon got to it.
 	putIntent(t, m.paths().SpoolDir(), spool.Intent{Key: "perm-gone", Path: filepath.Join(t.TempDir(), "gone.bin")})
-	waitFor(t, 20*time.Second, "the vanished source's intent in failed/", func() bool { return len(m.failed()) == 1 })
+	testenv.WaitFor(t, 20*time.Second, "the vanished source's intent in failed/", func() bool { return len(m.failed()) == 1 })
 	os.RemoveAll(m.paths().StoreDir())
 	m.ok("check", "perm-tree")
 	m.ok("daemon", "stop")

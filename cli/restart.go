@@ -143,7 +143,7 @@ func (r *restarter) Kill(ctx context.Context) error {
 		if err := r.killAll(ctx); err != nil {
 			return err
 		}
-		if !runlock.LockHeld(r.p.RunLock()) {
+		if lockFreed(ctx, r.p.RunLock(), lockReleaseWait) {
 			r.wipe()
 			return nil
 		}
@@ -160,6 +160,24 @@ func (r *restarter) Kill(ctx context.Context) error {
 // killRounds bounds how often Kill lists and stops daemons while starts
 // race it.
 const killRounds = 5
+
+// lockReleaseWait bounds the wait for a killed daemon's run lock: the
+// kernel drops a flock when the last thread of its holder has exited,
+// which can come a little after the process stopped looking alive (its
+// main thread a zombie, another thread still unwinding).
+const lockReleaseWait = time.Second
+
+// lockFreed waits up to d for nobody to hold the lock at path.
+func lockFreed(ctx context.Context, path string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for runlock.LockHeld(path) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
 
 // killAll stops every daemon for this socket that runs now.
 func (r *restarter) killAll(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -57,7 +58,7 @@ func tokenRefused(t *testing.T, m *machine, es entries) []result {
 	m.set("AWS_SESSION_TOKEN=" + markerSession)
 	m.ok("daemon", "start")
 	m.ok("upload", "--from", batchFile(t, es))
-	waitFor(t, 30*time.Second, "a remote error with the session token", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "a remote error with the session token", func() bool {
 		_, err := os.Stat(m.paths().EventsFile())
 		return err == nil && len(m.eventKeys(uploader.EventUploadRetry)) > 0
 	})
