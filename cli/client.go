@@ -42,6 +42,7 @@ func runCheck(ctx context.Context, env *Env, key string, deadline time.Duration)
 	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), DialTimeout: 100 * time.Millisecond}}
 	defer w.Client.Close()
 	found, why := w.RemoteCheck(ctx, key, deadline)
+	driftWarning(ctx, env, p, w.Client.SeenConfig)
 	if why != nil {
 		fmt.Fprintf(env.Stderr, "kache: miss: %v\n", why)
 	}

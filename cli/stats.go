@@ -68,17 +68,20 @@ func runStats(ctx context.Context, env *Env, format string, reset bool) error {
 		return printMetrics(ctx, env, p, format, reset)
 	}
 	var st *rpc.Stats
+	seen := ""
 	err = statsStarting(ctx, env, p, func(ctx context.Context, c *rpc.Client) (err error) {
 		if reset {
 			st, err = c.ResetStats(ctx)
 		} else {
 			st, err = c.Stats(ctx)
 		}
+		seen = c.SeenConfig
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	driftWarning(ctx, env, p, seen)
 	if format == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")

@@ -154,6 +154,7 @@ func runUpload(ctx context.Context, env *Env, entries []spool.Entry, quietOK boo
 			handed += len(abs)
 		}
 	}
+	driftWarning(ctx, env, p, w.Client.SeenConfig)
 	return reportUpload(env, p, len(entries), handed, out, quietOK)
 }
 

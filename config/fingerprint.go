@@ -3,9 +3,14 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Fields is the effective configuration as key=value pairs, named as in
@@ -57,4 +62,52 @@ func DiffFields(a, b map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// inputVars are the environment variables that shape the configuration.
+var inputVars = []string{"KACHE_DAEMON_IDLE_TIMEOUT", "KACHE_S3_BUCKET", "KACHE_S3_PREFIX", "KACHE_S3_REGION",
+	"KACHE_S3_ENDPOINT", "KACHE_S3_CONCURRENCY", "KACHE_REMOTE_DIR"}
+
+// InputFingerprint hashes what the configuration is made of, without
+// parsing it: the config file's bytes (its path and content; a missing
+// file is empty) and the variables in inputVars, a relative
+// KACHE_REMOTE_DIR made absolute as a spawned daemon sees it. It costs one
+// small read and a hash, so every client call can compare it with the
+// daemon's; only when they differ does a client parse its own
+// configuration to name the keys (see Fields). No secret goes in: S3
+// credentials come from the AWS chain, never from here.
+func InputFingerprint(getenv func(string) string) string {
+	h := sha256.New()
+	path := FilePath(getenv)
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	h.Write([]byte(path + "\x00"))
+	if data, err := readSmall(path); err == nil {
+		h.Write(data)
+	}
+	for _, k := range inputVars {
+		v := getenv(k)
+		if k == "KACHE_REMOTE_DIR" && v != "" {
+			if abs, err := filepath.Abs(v); err == nil {
+				v = abs
+			}
+		}
+		h.Write([]byte("\x00" + k + "=" + v))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// readSmall reads a regular file of at most MaxFileSize bytes, without
+// blocking on a FIFO.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	return io.ReadAll(io.LimitReader(f, MaxFileSize))
 }

@@ -35,6 +35,9 @@ type Client struct {
 	Socket      string
 	Epoch       int64         // this binary's build epoch, sent as client_epoch
 	Build       func() string // the installation's build ID, sent as client_build; nil sends none
+	// SeenConfig is the daemon's configuration fingerprint from its last
+	// answer (config.InputFingerprint), for the caller to compare.
+	SeenConfig string
 	DialTimeout time.Duration // default DefaultDialTimeout
 	CallTimeout time.Duration // default DefaultCallTimeout, unless ctx ends sooner
 	// Dial opens the connection; tests swap it. Default: a unix net.Dialer.
@@ -96,6 +99,9 @@ func (c *Client) call(ctx context.Context, req *Request, timeout time.Duration) 
 	resp, err := c.exchange(ctx, append(line, '\n'))
 	if err != nil {
 		return nil, c.failure(ctx, r.Op, timeout, err)
+	}
+	if resp.Config != "" {
+		c.SeenConfig = resp.Config
 	}
 	return resp, answerError(resp)
 }

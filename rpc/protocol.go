@@ -100,6 +100,10 @@ type Response struct {
 	Receipts []Receipt       `json:"receipts,omitempty"`
 	// Epoch tells the client how the daemon judged its epoch.
 	Epoch *EpochVerdict `json:"epoch,omitempty"`
+	// Config is the fingerprint of the daemon's configuration inputs
+	// (config.InputFingerprint), in every answer, so a client notices at
+	// once that its shell configures kache otherwise.
+	Config string `json:"config,omitempty"`
 }
 
 // ErrorKind is a stable error class that crosses the socket; clients switch

@@ -108,6 +108,7 @@ func run(ctx context.Context, env Env, f flags) error {
 		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true,
 		StartedBy: env.Getenv(StartedByEnv), Inherit: inherit}
 	o.Epoch = o.epoch()
+	o.InputFingerprint = config.InputFingerprint(env.Getenv)
 	o.Build = ownBuild(env.Exe)
 	o.NoHandover = env.Getenv("KACHE_NO_HANDOVER") == "1"
 	o.Getenv = env.Getenv

@@ -47,7 +47,10 @@ type Options struct {
 	Exe       string // the kache client binary this daemon belongs to
 	DaemonExe string // this kache-daemon binary
 	Epoch     int64  // build epoch of the pair: the newer mtime, ns
-	Build     string // Go build ID of this kache-daemon (supervisor/identity.go)
+	// InputFingerprint is config.InputFingerprint of the daemon's
+	// environment, stamped on every answer.
+	InputFingerprint string
+	Build            string // Go build ID of this kache-daemon (supervisor/identity.go)
 	// NoHandover takes the old path on an update (drain, exit 75) instead of
 	// handing over: KACHE_NO_HANDOVER=1, for comparing the two.
 	NoHandover bool

@@ -18,6 +18,17 @@ const maxCheckDeadline = time.Minute
 // defaultCheckDeadline applies when a remote_check carries no deadline.
 const defaultCheckDeadline = 3 * time.Second
 
+// answer is handle with the daemon's configuration fingerprint stamped on
+// every answer, so any client notices a configuration of its own that
+// differs (see cli's driftWarning).
+func (d *Daemon) answer(ctx context.Context, req *rpc.Request) *rpc.Response {
+	resp := d.handle(ctx, req)
+	if resp != nil {
+		resp.Config = d.o.InputFingerprint
+	}
+	return resp
+}
+
 // handle answers one request. It runs on the RPC server's goroutines and
 // talks to the loop only through send.
 func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
