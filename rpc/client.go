@@ -32,12 +32,12 @@ const (
 // calls and is safe for concurrent use; calls are serialised on that
 // connection. The zero value needs only Socket.
 type Client struct {
-	Socket      string
-	Epoch       int64         // this binary's build epoch, sent as client_epoch
-	Build       func() string // the installation's build ID, sent as client_build; nil sends none
+	Socket string
+	Epoch  int64         // this binary's build epoch, sent as client_epoch
+	Build  func() string // the installation's build ID, sent as client_build; nil sends none
 	// SeenConfig is the daemon's configuration fingerprint from its last
 	// answer (config.InputFingerprint), for the caller to compare.
-	SeenConfig string
+	SeenConfig  string
 	DialTimeout time.Duration // default DefaultDialTimeout
 	CallTimeout time.Duration // default DefaultCallTimeout, unless ctx ends sooner
 	// Dial opens the connection; tests swap it. Default: a unix net.Dialer.
