@@ -129,8 +129,9 @@ func pidAlive(pid int) bool {
 }
 
 // cmdStaysUp asserts that the daemon keeps its run lock for the whole
-// duration (it must not exit meanwhile); with -ping it sends a status
-// request every interval, which counts as activity for the idle timer.
+// duration (it must not exit meanwhile); with -ping it sends a stats
+// request every interval, which counts as activity for the idle timer
+// (status would not: it only observes).
 //
 //	staysup [-ping INTERVAL] DURATION
 func cmdStaysUp(ts *testscript.TestScript, neg bool, args []string) {
@@ -152,7 +153,9 @@ func cmdStaysUp(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("the daemon exited %s before the end of staysup %s", time.Until(end).Round(time.Millisecond), dur)
 		}
 		if ping > 0 && !time.Now().Before(nextPing) {
-			_, err := status(p.Socket)
+			c := &rpc.Client{Socket: p.Socket, CallTimeout: 5 * time.Second}
+			_, err := c.Stats(context.Background())
+			c.Close()
 			ts.Check(err)
 			nextPing = time.Now().Add(ping)
 		}
@@ -212,10 +215,9 @@ func cmdWaitState(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("daemon not in state %s after %s (last: %s)", args[0], timeout, last)
 }
 
-// cmdWaitIdle checks an idle exit end to end: it asks the daemon once for
-// its idle deadline (that request resets the timer, so the deadline is one
-// full timeout away), waits without sending anything until the run lock is
-// free, then checks the exit record: reason "idle", written no earlier than
+// cmdWaitIdle checks an idle exit end to end: it asks the daemon for its
+// idle deadline (status only observes: it does not move the deadline),
+// waits without sending anything until the run lock is free, then checks the exit record: reason "idle", written no earlier than
 // the deadline and at most idleSlack after it.
 //
 //	waitidle

@@ -187,6 +187,17 @@ func (r *rig) start() *rig {
 	return r
 }
 
+// touch sends one request that counts as activity (stats; status only
+// observes), over a fresh connection closed at once.
+func (r *rig) touch() {
+	r.t.Helper()
+	c := &rpc.Client{Socket: r.o.Paths.Socket, CallTimeout: 5 * time.Second}
+	defer c.Close()
+	if _, err := c.Stats(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 // status asks over a fresh connection that is closed at once: an open
 // connection holds the idle exit off.
 func (r *rig) status() (*rpc.Status, error) {
@@ -420,9 +431,7 @@ func TestDaemonIdleExit(t *testing.T) {
 	r := newRig(t, func(o *Options) { o.Config.IdleTimeout = timeout })
 	r.start()
 	last := time.Now()
-	if _, err := r.status(); err != nil { // the last request
-		t.Fatal(err)
-	}
+	r.touch() // the last request
 	if err := r.wait(10 * time.Second); err != nil {
 		t.Fatalf("Run after idling = %v, want nil", err)
 	}
@@ -536,4 +545,34 @@ func TestDaemonReadyBeforeReplay(t *testing.T) {
 	testenv.WaitFor(t, 60*time.Second, "all 1000 replayed and uploaded", func() bool {
 		return spool.Count(r.o.Paths.SpoolDir()) == 0
 	})
+}
+
+// Status (a monitor refreshing every second) only observes: it does not
+// hold an idle daemon off its exit.
+func TestDaemonIdleNotHeldByStatus(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	r := newRig(t, func(o *Options) { o.Config.IdleTimeout = timeout })
+	r.start()
+	r.touch()
+	began := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for time.Since(began) < 20*timeout {
+			if _, err := r.status(); err != nil {
+				return // gone: it exited
+			}
+			time.Sleep(timeout / 8)
+		}
+	}()
+	if err := r.wait(10 * time.Second); err != nil {
+		t.Fatalf("Run = %v, want an idle exit", err)
+	}
+	<-done
+	if idle := r.stopped.Sub(began); idle > timeout+idleSlack {
+		t.Errorf("exited %s after the last real request while status polled, want about %s", idle, timeout)
+	}
+	if rec := r.exitRecord(); rec.Reason != "idle" {
+		t.Errorf("exit reason %q, want idle", rec.Reason)
+	}
 }

@@ -22,11 +22,22 @@ const defaultCheckDeadline = 3 * time.Second
 // every answer, so any client notices a configuration of its own that
 // differs (see cli's driftWarning).
 func (d *Daemon) answer(ctx context.Context, req *rpc.Request) *rpc.Response {
+	if !observing(req.Op) {
+		d.onRequest()
+	}
 	resp := d.handle(ctx, req)
 	if resp != nil {
 		resp.Config = d.o.InputFingerprint
 	}
 	return resp
+}
+
+// observing reports whether op only looks (status, metrics): such requests
+// are not activity, so a monitor refreshing every second or a metrics
+// scraper does not keep an idle daemon from exiting, and does not change
+// what it observes.
+func observing(op rpc.Op) bool {
+	return op == rpc.OpStatus || op == rpc.OpMetrics
 }
 
 // handle answers one request. It runs on the RPC server's goroutines and

@@ -54,7 +54,7 @@ func (d *Daemon) open(ctx context.Context) error {
 	if err := d.startPool(ctx); err != nil {
 		return err
 	}
-	d.srv = rpc.NewServer(rpc.HandlerFunc(d.answer), rpc.ServerOptions{Log: d.o.Log, OnRequest: d.onRequest})
+	d.srv = rpc.NewServer(rpc.HandlerFunc(d.answer), rpc.ServerOptions{Log: d.o.Log})
 	go func() {
 		if err := d.srv.Serve(d.ln); err != nil {
 			d.o.Log.Error("rpc server", "err", err)
