@@ -106,7 +106,7 @@ func handedOver(t *testing.T, m *machine, srv *s3test.Server, es entries) entrie
 	out := entries{}
 	for k, p := range es {
 		_, inSpool := os.Stat(filepath.Join(m.paths().SpoolDir(), k+".json"))
-		_, onRemote := os.Stat(srv.ObjectPath(k + uploader.ManifestSuffix))
+		_, onRemote := os.Stat(srv.ObjectPath(uploader.V2Dir + "/" + k))
 		if inSpool == nil || onRemote == nil {
 			out[k] = p
 		}

@@ -123,7 +123,7 @@ func uploadsOnFullDisk(t *testing.T, m *machine, fig *figures, srv *s3test.Serve
 		if _, err := os.Stat(spool.File(m.paths().SpoolDir(), k)); err == nil {
 			t.Errorf("%s: an intent was left although the client reported a full disk", k)
 		}
-		if _, err := os.Stat(srv.ObjectPath(k + uploader.ManifestSuffix)); err == nil {
+		if _, err := os.Stat(srv.ObjectPath(uploader.V2Dir + "/" + k)); err == nil {
 			t.Errorf("%s: on the remote although its intent was never written", k)
 		}
 	}

@@ -195,12 +195,13 @@ func lostOf(t *testing.T, m *machine, srv *s3test.Server, es entries, dirs map[s
 // of src, logging why not.
 func onRemote(t *testing.T, m *machine, srv *s3test.Server, key, src string, dir bool) bool {
 	t.Helper()
-	if _, err := os.Stat(srv.ObjectPath(key + uploader.ManifestSuffix)); err != nil {
-		t.Logf("lost %s: no manifest on the remote", key)
+	obj := srv.ObjectPath(uploader.V2Dir + "/" + key) // remote format v2: one object per entry
+	if _, err := os.Stat(obj); err != nil {
+		t.Logf("lost %s: no object on the remote", key)
 		return false
 	}
 	if !dir {
-		got, err1 := os.ReadFile(srv.ObjectPath(key))
+		got, err1 := os.ReadFile(obj)
 		want, err2 := os.ReadFile(src)
 		if err1 != nil || err2 != nil || !bytes.Equal(got, want) {
 			t.Logf("lost %s: the object differs from its source (%v, %v)", key, err1, err2)
