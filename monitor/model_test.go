@@ -48,7 +48,7 @@ func fixture() Snapshot {
 			Builds: 2, LastBuildAt: &last, LastBuildSession: "ci-77"},
 		Totals:    tot,
 		Store:     Store{Entries: 42, Bytes: 12 << 20},
-		Uploading: []Flight{{Key: "k-10", Bytes: 3 << 20, Since: t0.Add(-7 * time.Second)}, {Key: "k-11", Bytes: 900, Since: t0.Add(-time.Second)}},
+		Uploading: []Flight{{Key: "k-10", Bytes: 3 << 20, Sent: 7 << 18, Since: t0.Add(-7 * time.Second)}, {Key: "k-11", Bytes: 900, Since: t0.Add(-time.Second)}},
 		Spool:     spool.Summary{Intents: 5, Bytes: 80 << 10, Oldest: t0.Add(-12 * time.Second)},
 		Failed:    []Failed{{Key: "k-bad", Error: "permanent: source /tmp/x vanished before upload", FailedAt: t0.Add(-time.Hour)}}, FailedN: 1,
 		Recent: []Event{{TS: t0.Add(-2 * time.Second), Kind: "upload_done", Key: "k-9", Bytes: 4096, Ms: 35},

@@ -57,6 +57,7 @@ type Offline struct {
 type Flight struct {
 	Key   string    `json:"key"`
 	Bytes int64     `json:"bytes"`
+	Sent  int64     `json:"sent"` // bytes sent so far (the rate is Sent over the time in flight)
 	Since time.Time `json:"since"`
 }
 
@@ -127,7 +128,7 @@ func ask(ctx context.Context, p config.Paths, s *Snapshot) {
 	}
 	s.Online, s.Daemon = true, st
 	for _, u := range st.Queue.Uploading {
-		s.Uploading = append(s.Uploading, Flight{Key: u.Key, Bytes: spool.SourceSize(u.Path), Since: u.Since})
+		s.Uploading = append(s.Uploading, Flight{Key: u.Key, Bytes: spool.SourceSize(u.Path), Sent: u.Sent, Since: u.Since})
 	}
 	if stats, err := c.Stats(ctx); err == nil {
 		s.Stats, s.Totals = stats, stats.Totals

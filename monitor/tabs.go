@@ -68,7 +68,7 @@ func transfersTab(s Snapshot) []string {
 			lines = append(lines, "paused: "+q.Paused)
 		}
 		for _, f := range s.Uploading {
-			lines = append(lines, fmt.Sprintf("  uploading %s  %s  for %s", f.Key, size(f.Bytes), dur(s.At.Sub(f.Since))))
+			lines = append(lines, fmt.Sprintf("  uploading %s  %s of %s at %s  for %s", f.Key, size(f.Sent), size(f.Bytes), rate(f.Sent, s.At.Sub(f.Since)), dur(s.At.Sub(f.Since))))
 		}
 	} else {
 		lines = append(lines, "queue:  "+spoolLine(s)+" (no daemon uploads them now)")

@@ -112,3 +112,11 @@ func size(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// rate is n bytes over d as a transfer rate ("-" before any time passed).
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return size(int64(float64(n)/d.Seconds())) + "/s"
+}

@@ -108,4 +108,5 @@ type Upload struct {
 	Key   string    `json:"key"`
 	Path  string    `json:"path"`
 	Since time.Time `json:"since"` // when a worker took it
+	Sent  int64     `json:"sent"`  // bytes of the current attempt sent so far
 }

@@ -6,7 +6,7 @@ import "github.com/kunobi-ninja/kache/rpc"
 func (d *Daemon) uploading() []rpc.Upload {
 	var out []rpc.Upload
 	for _, f := range d.pool.InFlight() {
-		out = append(out, rpc.Upload{Key: f.Key, Path: f.Path, Since: f.Since})
+		out = append(out, rpc.Upload{Key: f.Key, Path: f.Path, Since: f.Since, Sent: f.Sent})
 	}
 	return out
 }

@@ -123,7 +123,7 @@ func putFile(ctx context.Context, r Remote, key, path string) (int64, error) {
 	}
 	m := newManifest(key, KindFile, fi.Size(), sum)
 	m.Mode = uint32(fi.Mode().Perm())
-	if err := r.PutNew(ctx, v2Key(key), body, fi.Size(), sum, m.metadata()); err != nil {
+	if err := r.PutNew(ctx, v2Key(key), counted(ctx, body), fi.Size(), sum, m.metadata()); err != nil {
 		if errors.Is(err, ErrBodyMismatch) {
 			return 0, fmt.Errorf("%w: %s was rewritten while being uploaded: %w", ErrSourceChanged, path, err)
 		}
@@ -133,7 +133,7 @@ func putFile(ctx context.Context, r Remote, key, path string) (int64, error) {
 }
 
 // fileBody returns what to send and its hex SHA-256.
-func fileBody(f *os.File, fi os.FileInfo, path string) (io.Reader, string, error) {
+func fileBody(f *os.File, fi os.FileInfo, path string) (io.ReadSeeker, string, error) {
 	size := fi.Size()
 	h := sha256.New()
 	if size <= smallFileMax {
@@ -186,7 +186,7 @@ func putDir(ctx context.Context, r Remote, key, dir, tempDir string) (int64, err
 	size := lw.n
 	m := newManifest(key, KindDir, size, hex.EncodeToString(h.Sum(nil)))
 	m.Entries, m.Unpacked = st.entries, st.unpacked
-	if err := r.PutNew(ctx, v2Key(key), io.NewSectionReader(tmp, 0, size), size, m.SHA256, m.metadata()); err != nil {
+	if err := r.PutNew(ctx, v2Key(key), counted(ctx, io.NewSectionReader(tmp, 0, size)), size, m.SHA256, m.metadata()); err != nil {
 		return 0, fmt.Errorf("upload %s: %w", dir, err)
 	}
 	return size, nil

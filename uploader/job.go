@@ -137,7 +137,8 @@ func (p *Pool) attempt(j *job) (skipped bool, n int64, err error) {
 	if _, err := os.Stat(j.Path); errors.Is(err, fs.ErrNotExist) {
 		return false, 0, Permanent(fmt.Errorf("source %s vanished before upload", j.Path))
 	}
-	n, skipped, err = PutEntry(ctx, p.o.Remote, j.Key, j.Path, p.o.TempDir)
+	j.sent.Store(0)
+	n, skipped, err = PutEntry(withProgress(ctx, &j.sent), p.o.Remote, j.Key, j.Path, p.o.TempDir)
 	if err != nil {
 		return false, 0, fmt.Errorf("upload %s to %s: %w", j.Key, p.remoteName(), err)
 	}

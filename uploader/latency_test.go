@@ -1,6 +1,10 @@
 package uploader
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,5 +23,24 @@ func TestLatencyBuckets(t *testing.T) {
 	}
 	if want := time.Hour + 26*time.Millisecond; l.Sum != want {
 		t.Errorf("sum = %s, want %s", l.Sum, want)
+	}
+}
+
+// The in-flight byte count follows what the remote reads, and starts over
+// when the body is read again from the start (a signing pass, a retry).
+func TestCountedBody(t *testing.T) {
+	var n atomic.Int64
+	body := counted(withProgress(context.Background(), &n), bytes.NewReader(make([]byte, 1000)))
+	buf := make([]byte, 300)
+	body.Read(buf)
+	body.Read(buf)
+	if got := n.Load(); got != 600 {
+		t.Fatalf("counted %d bytes after two reads of 300, want 600", got)
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil || n.Load() != 0 {
+		t.Fatalf("after a seek to the start: %d counted (%v), want 0", n.Load(), err)
+	}
+	if plain := counted(context.Background(), bytes.NewReader(nil)); plain == nil {
+		t.Fatal("counted without a counter returned nil")
 	}
 }

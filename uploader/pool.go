@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/cachekey"
@@ -104,6 +105,9 @@ type job struct {
 	local int
 	// since is when a worker took it, for the monitor's in-flight list.
 	since time.Time
+	// sent counts the bytes of this attempt the remote has read so far,
+	// for the in-flight list's rate.
+	sent atomic.Int64
 }
 
 // queueWindow bounds the jobs a pool holds in memory. The spool directory is
