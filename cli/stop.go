@@ -35,9 +35,14 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	case timeout == 0:
 		timeout = stopTimeout(env)
 	}
-	c := &rpc.Client{Socket: p.Socket, Epoch: env.epoch()}
-	res, err := c.Shutdown(ctx, "kache daemon stop")
-	c.Close()
+	res, err := askStop(ctx, env, p)
+	// A daemon that holds its run lock without a socket that answers is
+	// starting (not bound yet) or exiting (socket gone): wait, bounded,
+	// for it to answer or to let go of the lock, instead of failing.
+	for deadline := time.Now().Add(min(timeout, startTimeout)); rpc.IsNotRunning(err) && runlock.LockHeld(p.RunLock()) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		res, err = askStop(ctx, env, p)
+	}
 	switch {
 	case rpc.IsNotRunning(err) && !runlock.LockHeld(p.RunLock()):
 		fmt.Fprintln(env.Stdout, "no kache daemon running")
@@ -53,6 +58,13 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	}
 	printExit(env, p)
 	return nil
+}
+
+// askStop sends the shutdown request once.
+func askStop(ctx context.Context, env *Env, p config.Paths) (*rpc.ShutdownResult, error) {
+	c := &rpc.Client{Socket: p.Socket, Epoch: env.epoch()}
+	defer c.Close()
+	return c.Shutdown(ctx, "kache daemon stop")
 }
 
 // waitGone waits for the daemon pid to exit, showing drain progress. It
