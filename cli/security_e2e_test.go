@@ -58,9 +58,14 @@ func tokenRefused(t *testing.T, m *machine, es entries) []result {
 	m.set("AWS_SESSION_TOKEN=" + markerSession)
 	m.ok("daemon", "start")
 	m.ok("upload", "--from", batchFile(t, es))
+	// The refusal either retries (upload_retry events) or, classified as a
+	// credential problem, pauses the remote (status says why): either way
+	// an error path has run with the token in the environment.
 	testenv.WaitFor(t, 30*time.Second, "a remote error with the session token", func() bool {
-		_, err := os.Stat(m.paths().EventsFile())
-		return err == nil && len(m.eventKeys(uploader.EventUploadRetry)) > 0
+		if _, err := os.Stat(m.paths().EventsFile()); err == nil && len(m.eventKeys(uploader.EventUploadRetry)) > 0 {
+			return true
+		}
+		return strings.Contains(m.run("daemon", "status", "--json").out, `"paused"`)
 	})
 	out := []result{m.ok("daemon", "status", "--json"), m.ok("stats", "--json"), m.run("check", "secret-000")}
 	m.ok("daemon", "stop")
