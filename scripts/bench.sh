@@ -13,6 +13,8 @@
 #   7. scaling: 100 to 100 000 entries queued at once (enqueue rate, start-up
 #      with them in the spool, time to drain, the daemon's peak RSS)
 #   8. idle footprint: RSS and context switches over 10 s, vs an idle sccache
+#   9. an upgrade under load (scripts/bench-handover.sh): remote-check misses,
+#      longest client wait and replace-to-serving, hand-over vs the old path
 # then rewrites the generated block of docs/benchmarks.md (the reading
 # below the block is kept). Installs missing peers with apt-get. Every
 # process it starts carries KACHE_BENCH_WORK in its environment, which is
@@ -532,6 +534,27 @@ bench_idle() {
 	sccache --stop-server >/dev/null 2>&1 || true
 }
 
+# --- 9: upgrades under load ---------------------------------------------------------
+
+bench_handover() {
+	section "9. an upgrade while 20 clients check and upload (scripts/bench-handover.sh): hand-over vs drain-then-restart"
+	local out
+	if ! out=$("$repo/scripts/bench-handover.sh" 2>&1); then
+		echo "$out" | tail -n 20 | sed 's/^/  /'
+		row "upgrade under load" "FAILED to run" "" "" "0 misses, < 50 ms, < 150 ms" "unknown"
+		return
+	fi
+	echo "$out" | sed 's/^/  /'
+	runs "upgrade under load: $(echo "$out" | tr '\n' ';')"
+	local mode
+	for mode in handover old-restart; do
+		local line
+		line=$(echo "$out" | grep "^mode=$mode " || true)
+		[ -n "$line" ] || continue
+		row "upgrade under load, $mode" "$(echo "$line" | cut -d' ' -f2- | tr ' ' ';')" "" "" "0 misses, wait < 50 ms, serving < 150 ms" ""
+	done
+}
+
 # --- the report ---------------------------------------------------------------
 
 machine() {
@@ -624,6 +647,7 @@ step bench_epoch
 step bench_restart
 step bench_scale
 step bench_idle
+step bench_handover
 section "results"
 cat "$table"
 [ -n "${BENCH_ONLY:-}" ] && { say "BENCH_ONLY set: docs/benchmarks.md left as it was"; exit 0; }
