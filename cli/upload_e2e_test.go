@@ -2,13 +2,10 @@ package cli_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,23 +96,12 @@ func (r result) String() string {
 	return fmt.Sprintf("kache %s: exit %d after %s\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, r.took, r.out, r.err)
 }
 
-// run runs kache with args and returns what happened, whatever the exit code.
+// run runs kache with args and returns what happened, whatever the exit
+// code (machine.client, with the test's command timeout).
 func (m *machine) run(args ...string) result {
 	m.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, kacheBin, args...)
-	cmd.Env = m.environ()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{args: args, out: stdout.String(), err: stderr.String(), took: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
+	r, err := m.client(kacheBin, cmdTimeout, args...)
+	if err != nil {
 		m.t.Fatalf("run kache %v: %v\n%s", args, err, r)
 	}
 	return r
