@@ -153,7 +153,9 @@ func lockHolders(t *testing.T, path string) []int {
 		if len(f) >= 6 && f[1] == "FLOCK" && strings.HasSuffix(f[5], suffix) {
 			var pid int
 			fmt.Sscan(f[4], &pid)
-			pids = append(pids, pid)
+			if !slices.Contains(pids, pid) { // one process may show twice (an inherited lock)
+				pids = append(pids, pid)
+			}
 		}
 	}
 	return pids
