@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/bytesize"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
 )
@@ -66,7 +67,7 @@ func (l *drainLine) show(ctx context.Context) {
 	}
 	left := max(time.Until(st.StateSince.Add(l.cap)), 0)
 	fmt.Fprintf(l.w, "\r\033[Kdraining: %d uploads left (%d in flight, %s in the spool), %s left of the %s cap",
-		l.bytesN, st.Queue.InFlight, humanBytes(l.bytes), left.Round(time.Second), l.cap)
+		l.bytesN, st.Queue.InFlight, bytesize.Format(l.bytes), left.Round(time.Second), l.cap)
 	l.shown = true
 }
 
@@ -75,17 +76,4 @@ func (l *drainLine) done() {
 	if l != nil && l.shown {
 		fmt.Fprint(l.w, "\r\033[K")
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

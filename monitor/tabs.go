@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/bytesize"
 	"github.com/kunobi-ninja/kache/internal/totals"
 )
 
@@ -39,7 +40,7 @@ func checks(hit, miss int64) string {
 
 func storeTab(s Snapshot) []string {
 	lines := []string{
-		fmt.Sprintf("local store: %d entries, %s", s.Store.Entries, size(s.Store.Bytes)),
+		fmt.Sprintf("local store: %d entries, %s", s.Store.Entries, bytesize.Format(s.Store.Bytes)),
 		"spool:       " + spoolLine(s),
 		fmt.Sprintf("failed:      %d intents (never retried on their own: `kache upload --retry-failed`)", s.FailedN),
 	}
@@ -51,7 +52,7 @@ func storeTab(s Snapshot) []string {
 
 func spoolLine(s Snapshot) string {
 	sp := s.Spool
-	line := fmt.Sprintf("%d intents waiting, %s", sp.Intents, size(sp.Bytes))
+	line := fmt.Sprintf("%d intents waiting, %s", sp.Intents, bytesize.Format(sp.Bytes))
 	if !sp.Oldest.IsZero() {
 		line += fmt.Sprintf(", oldest %s ago", dur(s.At.Sub(sp.Oldest)))
 	}
@@ -68,7 +69,7 @@ func transfersTab(s Snapshot) []string {
 			lines = append(lines, "paused: "+q.Paused)
 		}
 		for _, f := range s.Uploading {
-			lines = append(lines, fmt.Sprintf("  uploading %s  %s of %s at %s  for %s", f.Key, size(f.Sent), size(f.Bytes), rate(f.Sent, s.At.Sub(f.Since)), dur(s.At.Sub(f.Since))))
+			lines = append(lines, fmt.Sprintf("  uploading %s  %s of %s at %s  for %s", f.Key, bytesize.Format(f.Sent), bytesize.Format(f.Bytes), rate(f.Sent, s.At.Sub(f.Since)), dur(s.At.Sub(f.Since))))
 		}
 	} else {
 		lines = append(lines, "queue:  "+spoolLine(s)+" (no daemon uploads them now)")
@@ -87,7 +88,7 @@ func transfersTab(s Snapshot) []string {
 	for _, e := range s.Recent {
 		line := fmt.Sprintf("  %s  %-15s %s", e.TS.Format(time.TimeOnly), e.Kind, e.Key)
 		if e.Bytes > 0 {
-			line += "  " + size(e.Bytes)
+			line += "  " + bytesize.Format(e.Bytes)
 		}
 		if e.Ms > 0 {
 			line += fmt.Sprintf("  %d ms", e.Ms)
@@ -101,7 +102,7 @@ func transfersTab(s Snapshot) []string {
 }
 
 func uploads(c totals.Counters) string {
-	return fmt.Sprintf("%d uploaded, %d skipped (already remote), %d failed, %s sent", c.UploadsCompleted, c.UploadsSkipped, c.UploadsFailed, size(c.BytesUploaded))
+	return fmt.Sprintf("%d uploaded, %d skipped (already remote), %d failed, %s sent", c.UploadsCompleted, c.UploadsSkipped, c.UploadsFailed, bytesize.Format(c.BytesUploaded))
 }
 
 func lifecycleTab(s Snapshot) []string {

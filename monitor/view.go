@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/bytesize"
 )
 
 // Tabs of the monitor, in order; the number keys 1-4 pick them.
@@ -99,24 +101,10 @@ func dur(d time.Duration) string {
 	return max(d, 0).Round(time.Second).String()
 }
 
-// size is a byte count for people.
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // rate is n bytes over d as a transfer rate ("-" before any time passed).
 func rate(n int64, d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	return size(int64(float64(n)/d.Seconds())) + "/s"
+	return bytesize.Format(int64(float64(n)/d.Seconds())) + "/s"
 }
