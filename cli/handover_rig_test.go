@@ -117,7 +117,16 @@ func (u *upgradeRun) ok(args ...string) result {
 // file, until stop.
 func (u *upgradeRun) load() {
 	dir := u.t.TempDir()
-	for c := range loadClients {
+	u.clients(loadClients, func(c, i int) {
+		u.check(u.known[(c+i)%len(u.known)])
+		u.upload(dir, fmt.Sprintf("c%02d-%04d", c, i))
+	})
+}
+
+// clients starts n goroutines that each run step(client, iteration) in a
+// loop until stop.
+func (u *upgradeRun) clients(n int, step func(c, i int)) {
+	for c := range n {
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
@@ -127,8 +136,7 @@ func (u *upgradeRun) load() {
 					return
 				default:
 				}
-				u.check(u.known[(c+i)%len(u.known)])
-				u.upload(dir, fmt.Sprintf("c%02d-%04d", c, i))
+				step(c, i)
 			}
 		}()
 	}
@@ -243,20 +251,7 @@ func (u *upgradeRun) count() int {
 // loadUploads starts n clients that only upload.
 func (u *upgradeRun) loadUploads(n int) {
 	dir := u.t.TempDir()
-	for c := range n {
-		u.wg.Add(1)
-		go func() {
-			defer u.wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-u.stop:
-					return
-				default:
-				}
-				u.upload(dir, fmt.Sprintf("u%02d-%04d", c, i))
-			}
-		}()
-	}
+	u.clients(n, func(c, i int) { u.upload(dir, fmt.Sprintf("u%02d-%04d", c, i)) })
 }
 
 // otherBuild copies kache-daemon from src to dst as another build: its Go

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -76,19 +77,8 @@ func (d *Daemon) configChanged() {
 	default:
 		d.setConfigErr("")
 		keys := config.DiffFields(d.o.Config.Fields(), c.Fields())
-		d.send(states.ConfigChanged, "config.toml changed: "+joinKeys(keys))
+		d.send(states.ConfigChanged, "config.toml changed: "+strings.Join(keys, ", "))
 	}
-}
-
-func joinKeys(keys []string) string {
-	s := ""
-	for i, k := range keys {
-		if i > 0 {
-			s += ", "
-		}
-		s += k
-	}
-	return s
 }
 
 // configErr is why the last change of config.toml was refused, "" if none.
