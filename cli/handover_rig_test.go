@@ -226,9 +226,20 @@ func (u *upgradeRun) daemon() *rpc.Status {
 // build, a newer client that would make the daemon stale.
 func (u *upgradeRun) waitSpoolEmpty(timeout time.Duration) {
 	u.t.Helper()
+	last := "no daemon answered"
+	defer func() {
+		if u.t.Failed() {
+			u.t.Logf("last seen while waiting for the spool: %s", last)
+		}
+	}()
 	testenv.WaitFor(u.t, timeout, "upload spool to empty", func() bool {
-		st := u.daemon()
-		return st != nil && st.Queue.Spool == 0 && st.Queue.Queued == 0 && st.Queue.InFlight == 0 && u.m.spool() == 0
+		st, onDisk := u.daemon(), u.m.spool()
+		if st == nil {
+			last = fmt.Sprintf("no daemon answered; %d intents on disk", onDisk)
+			return false
+		}
+		last = fmt.Sprintf("pid %d state %s: spool %d queued %d in flight %d; %d intents on disk", st.Pid, st.State, st.Queue.Spool, st.Queue.Queued, st.Queue.InFlight, onDisk)
+		return st.Queue.Spool == 0 && st.Queue.Queued == 0 && st.Queue.InFlight == 0 && onDisk == 0
 	})
 }
 

@@ -84,17 +84,18 @@ type event struct {
 
 // Daemon is one running daemon. Only the loop goroutine touches machine.
 type Daemon struct {
-	o        Options
-	machine  *fsm.FSM
-	events   chan event
-	sigs     <-chan os.Signal // SIGTERM/SIGINT, caught from the start of Run
-	notified chan os.Signal   // the channel given to signal.Notify, if any
-	pool     *uploader.Pool
-	trim     *trimmer
-	remote   uploader.Remote // nil: no remote configured
-	srv      *rpc.Server
-	ln       net.Listener
-	lock     *runlock.Lock
+	o          Options
+	machine    *fsm.FSM
+	events     chan event
+	sigs       <-chan os.Signal // SIGTERM/SIGINT, caught from the start of Run
+	notified   chan os.Signal   // the channel given to signal.Notify, if any
+	pool       *uploader.Pool
+	spoolWatch *spoolWatch // nil when the spool cannot be watched
+	trim       *trimmer
+	remote     uploader.Remote // nil: no remote configured
+	srv        *rpc.Server
+	ln         net.Listener
+	lock       *runlock.Lock
 
 	activated     bool
 	restartReason string // from the restart file, when a restart brought us up

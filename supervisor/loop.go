@@ -32,7 +32,6 @@ func (d *Daemon) loop(ctx context.Context) error {
 	idle := newIdleTimer(d.o.Config.IdleTimeout)
 	defer idle.stop()
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
-	defer d.watchSpool()()
 	defer d.watchConfig()()
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
 	_ = Notify("READY=1\nSTATUS=running")

@@ -51,9 +51,13 @@ func (d *Daemon) open(ctx context.Context) error {
 	if err := d.listen(); err != nil {
 		return err
 	}
+	watch := d.openSpoolWatch() // before the pool's first scan: see spoolWatch
 	if err := d.startPool(ctx); err != nil {
+		watch.stop(false)
 		return err
 	}
+	watch.forward(d.pool)
+	d.spoolWatch = watch
 	d.srv = rpc.NewServer(rpc.HandlerFunc(d.answer), rpc.ServerOptions{Log: d.o.Log})
 	go func() {
 		if err := d.srv.Serve(d.ln); err != nil {
@@ -126,6 +130,7 @@ func NewRemote(ctx context.Context, c config.Config) (uploader.Remote, error) {
 // close releases everything open() took, in reverse order. The socket file
 // is removed only when we bound it: an activated socket belongs to systemd.
 func (d *Daemon) close() {
+	d.spoolWatch.stop(true)
 	if d.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		_ = d.srv.Shutdown(ctx)
