@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/atomicfile"
 )
 
 // GetEntry downloads entry key and materialises it at dest (a file or a
@@ -131,28 +133,18 @@ func ParseManifest(key string, r io.Reader) (*Manifest, error) {
 // materialiseFile writes the file entry to a temp sibling of dest, checks
 // it and renames it into place.
 func materialiseFile(vr *verifier, m *Manifest, dest string) error {
-	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	f, err := atomicfile.Create(dest, fileMode(m.Mode), atomicfile.Durable)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name()) // a no-op once renamed
-	_, err = io.Copy(f, vr)
-	if err == nil {
-		err = vr.check()
-	}
-	if err == nil {
-		err = f.Chmod(fileMode(m.Mode))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer f.Abort() // a no-op once committed
+	if _, err := io.Copy(f, vr); err != nil {
 		return err
 	}
-	return place(f.Name(), dest)
+	if err := vr.check(); err != nil {
+		return err
+	}
+	return f.CommitReplace()
 }
 
 func fileMode(m uint32) fs.FileMode {
@@ -171,7 +163,7 @@ func storeMode(m fs.FileMode) fs.FileMode { return m.Perm() &^ 0o022 }
 // materialiseDir extracts the directory entry into a temp sibling of dest,
 // checks it and renames it into place.
 func materialiseDir(ctx context.Context, vr *verifier, m *Manifest, dest string) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
+	tmp, err := atomicfile.TempDir(dest)
 	if err != nil {
 		return err
 	}
@@ -186,39 +178,12 @@ func materialiseDir(ctx context.Context, vr *verifier, m *Manifest, dest string)
 		err = os.Chmod(tmp, 0o755)
 	}
 	if err == nil {
-		err = place(tmp, dest)
+		err = atomicfile.Place(tmp, dest)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
 	}
 	return err
-}
-
-// place renames tmp to dest. A directory (or a file where a directory goes)
-// cannot be renamed over, so an existing dest is first moved aside and
-// removed afterwards. If a concurrent download placed its own verified copy
-// meanwhile, that copy is kept.
-func place(tmp, dest string) error {
-	err := os.Rename(tmp, dest)
-	if err == nil {
-		return nil
-	}
-	if _, serr := os.Lstat(dest); serr != nil {
-		return err
-	}
-	old := tmp + ".old"
-	if err := os.Rename(dest, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("replace %s: %w", dest, err)
-	}
-	defer os.RemoveAll(old)
-	if err := os.Rename(tmp, dest); err != nil {
-		if _, serr := os.Lstat(dest); serr == nil {
-			os.RemoveAll(tmp)
-			return nil
-		}
-		return fmt.Errorf("replace %s: %w", dest, err)
-	}
-	return nil
 }
 
 // verifier counts and hashes what is read through it, reading at most one

@@ -7,6 +7,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -72,6 +73,67 @@ func (f *File) Commit() error {
 	if err != nil {
 		os.Remove(f.Name())
 		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// CommitReplace is Commit for a path where a directory may stand (the
+// local store, where a key's entry can change from a directory to a file):
+// that directory is moved aside and removed (see Place). Durable syncs the
+// directory after the rename, as Commit does.
+func (f *File) CommitReplace() error {
+	if f.done {
+		return fmt.Errorf("write %s: already committed or aborted", f.path)
+	}
+	f.done = true
+	err := f.finish()
+	if err == nil {
+		err = Place(f.Name(), f.path)
+	}
+	if err == nil && f.mode == Durable {
+		err = SyncDir(filepath.Dir(f.path))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
+}
+
+// TempDir creates an empty directory beside path, named like the temp
+// files, for a caller that fills a directory and then Places it.
+func TempDir(path string) (string, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), TempPrefix+"*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return dir, nil
+}
+
+// Place renames tmp (a file or a directory) to dest. A directory cannot be
+// renamed over, nor a file over a directory, so an existing dest that
+// stops the rename is first moved aside and removed afterwards. If another
+// writer placed its own copy in between, that copy is kept and tmp goes:
+// both were whole, so either may win.
+func Place(tmp, dest string) error {
+	err := os.Rename(tmp, dest)
+	if err == nil {
+		return nil
+	}
+	if _, serr := os.Lstat(dest); serr != nil {
+		return err
+	}
+	old := tmp + ".old"
+	if err := os.Rename(dest, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", dest, err)
+	}
+	defer os.RemoveAll(old)
+	if err := os.Rename(tmp, dest); err != nil {
+		if _, serr := os.Lstat(dest); serr == nil {
+			os.RemoveAll(tmp)
+			return nil
+		}
+		return fmt.Errorf("replace %s: %w", dest, err)
 	}
 	return nil
 }

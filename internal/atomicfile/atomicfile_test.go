@@ -91,3 +91,55 @@ func TestCreateInMissingDir(t *testing.T) {
 		t.Errorf("Create in a missing dir = %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestCommitReplaceOverADirectory: a file replaces a directory at its path
+// (a store entry that changed kind), leaving no temp or aside name.
+func TestCommitReplaceOverADirectory(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "entry")
+	if err := os.MkdirAll(filepath.Join(p, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Create(p, 0o644, Durable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("file now"))
+	if err := f.CommitReplace(); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(p); err != nil || string(data) != "file now" {
+		t.Fatalf("read %s: %q %v, want the file", p, data, err)
+	}
+	if got := names(t, dir); len(got) != 1 {
+		t.Errorf("dir holds %v, want only entry", got)
+	}
+}
+
+// TestPlaceADirectoryOverAFile: a filled temp directory replaces a file.
+func TestPlaceADirectoryOverAFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "entry")
+	if err := WriteFile(p, []byte("file before"), 0o644, ProcessSafe); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := TempDir(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(filepath.Base(tmp), TempPrefix) {
+		t.Errorf("temp dir %s lacks the prefix %s", tmp, TempPrefix)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "inner"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Place(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(p, "inner")); err != nil || string(data) != "x" {
+		t.Fatalf("read the placed directory: %q %v", data, err)
+	}
+	if got := names(t, dir); len(got) != 1 {
+		t.Errorf("dir holds %v, want only entry", got)
+	}
+}
