@@ -57,6 +57,7 @@ func TestHandoverE2EUnderLoad(t *testing.T) {
 	}
 	inBucket(t, u.srv, u.uploaded)
 	oneDaemon(t, u.m.sock, next.Pid)
+	u.totalsCountAll()
 }
 
 // TestHandoverE2EBrokenSuccessor: a new kache-daemon that exits at once

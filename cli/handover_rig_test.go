@@ -243,6 +243,26 @@ func (u *upgradeRun) waitSpoolEmpty(timeout time.Duration) {
 	})
 }
 
+// totalsCountAll checks the counters kept across restarts once the spool
+// is empty: every upload of the run (the known entries and the clients')
+// was counted by one of the daemons, the old one draining or its
+// successor, though both wrote the totals file during the hand-over.
+func (u *upgradeRun) totalsCountAll() {
+	u.t.Helper()
+	c := &rpc.Client{Socket: u.m.sock, CallTimeout: 5 * time.Second}
+	defer c.Close()
+	st, err := c.Stats(context.Background())
+	if err != nil || st.Totals == nil {
+		u.t.Fatalf("stats: %+v %v", st, err)
+	}
+	tc := st.Totals.Counters
+	want := int64(len(u.uploaded) + len(u.known))
+	if got := tc.UploadsCompleted + tc.UploadsSkipped; got < want {
+		u.t.Errorf("totals count %d uploads (%d completed, %d skipped), want at least the %d of this run: a daemon's counts were overwritten",
+			got, tc.UploadsCompleted, tc.UploadsSkipped, want)
+	}
+}
+
 // oneDaemon fails unless exactly the daemon pid serves the socket.
 func oneDaemon(t *testing.T, sock string, pid int) {
 	t.Helper()

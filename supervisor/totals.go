@@ -12,35 +12,27 @@ import (
 // changed: a SIGKILL loses at most this much of the counts.
 const totalsEvery = time.Second
 
-// lasting keeps the counters across restarts. The file holds base plus
-// what this daemon counted since mark; a ticker goroutine writes it, so
-// no upload ever waits on it.
+// lasting keeps the counters across restarts. The daemon adds to the file
+// what it counted since its last write (totals.Update), so a predecessor
+// still draining and this daemon can both write it; a ticker goroutine
+// does, so no upload ever waits on it.
 type lasting struct {
-	path string
-	mu   sync.Mutex
-	base totals.Totals   // the totals before this daemon (or at the reset)
-	mark totals.Counters // this daemon's counts at the last reset
-	last totals.Counters // what the file holds
-	stop chan struct{}
-	done chan struct{}
+	path    string
+	mu      sync.Mutex       // serialises the writes; guards the fields
+	flushed totals.Counters  // this daemon's counts already in the file
+	ends    map[string]int64 // generation ends not yet in the file
+	stop    chan struct{}
+	done    chan struct{}
 }
 
-// startTotals loads the totals, counts the previous generation if it left
-// no end in the history (killed or crashed), and starts the writer.
+// startTotals counts the previous generation if it left no end in the
+// history (killed or crashed), writes the file, and starts the writer.
 func (d *Daemon) startTotals(prevKilled bool) {
-	path := totals.File(d.o.Paths.CacheDir)
-	t, err := totals.Load(path)
-	if err != nil {
-		d.o.Log.Warn("lasting totals unreadable, counting afresh", "err", err)
-		t = totals.Totals{Since: time.Now().UTC()}
-	}
-	if t.Ends == nil {
-		t.Ends = map[string]int64{}
-	}
+	l := &lasting{path: totals.File(d.o.Paths.CacheDir), ends: map[string]int64{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if prevKilled {
-		t.Ends["killed"]++
+		l.ends["killed"]++
 	}
-	l := &lasting{path: path, base: t, stop: make(chan struct{}), done: make(chan struct{})}
 	d.totals.Store(l)
 	d.writeTotals(true)
 	go d.totalsLoop(l)
@@ -71,7 +63,8 @@ func (d *Daemon) counters() totals.Counters {
 		BytesDownloaded: ps.BytesDownloaded, RemoteHits: ps.RemoteHits, RemoteMisses: ps.RemoteMisses, Builds: builds}
 }
 
-// currentTotals is what the file should say now; nil before startTotals.
+// currentTotals is the file plus what this daemon counted since its last
+// write; nil before startTotals.
 func (d *Daemon) currentTotals() *totals.Totals {
 	l := d.totals.Load()
 	if l == nil {
@@ -80,27 +73,41 @@ func (d *Daemon) currentTotals() *totals.Totals {
 	now := d.counters()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t := l.base
-	t.Counters = l.base.Counters.Add(now.Sub(l.mark))
-	t.Ends = maps(l.base.Ends)
+	t, err := totals.Load(l.path)
+	if err != nil {
+		t = totals.Totals{Since: time.Now().UTC()}
+	}
+	t.Counters = t.Counters.Add(now.Sub(l.flushed))
+	t.Ends = maps(t.Ends)
+	for k, v := range l.ends {
+		t.Ends[k] += v
+	}
 	return &t
 }
 
-// writeTotals writes the file if the counts changed (or force).
+// writeTotals adds this daemon's new counts and ends to the file, if there
+// are any (or force).
 func (d *Daemon) writeTotals(force bool) {
-	t := d.currentTotals()
 	l := d.totals.Load()
+	now := d.counters()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !force && t.Counters == l.last {
+	delta := now.Sub(l.flushed)
+	if !force && delta.IsZero() && len(l.ends) == 0 {
 		return
 	}
-	t.UpdatedAt = time.Now().UTC()
-	if err := totals.Save(l.path, *t); err != nil {
+	err := totals.Update(l.path, func(t *totals.Totals) {
+		t.Counters = t.Counters.Add(delta)
+		for k, v := range l.ends {
+			t.Ends[k] += v
+		}
+	})
+	if err != nil {
 		d.o.Log.Warn("write lasting totals", "err", err)
 		return
 	}
-	l.last = t.Counters
+	l.flushed = now
+	clear(l.ends)
 }
 
 // resetTotals zeroes the totals from now on; restarts are forgotten too.
@@ -111,10 +118,18 @@ func (d *Daemon) resetTotals() {
 	}
 	now := d.counters()
 	l.mu.Lock()
-	l.base = totals.Totals{Since: time.Now().UTC(), Ends: map[string]int64{}}
-	l.mark = now
+	err := totals.Update(l.path, func(t *totals.Totals) {
+		*t = totals.Totals{Since: time.Now().UTC(), Ends: map[string]int64{}}
+	})
+	if err == nil {
+		l.flushed = now
+		clear(l.ends)
+	}
 	l.mu.Unlock()
-	d.writeTotals(true)
+	if err != nil {
+		d.o.Log.Warn("reset lasting totals", "err", err)
+		return
+	}
 	d.o.Log.Info("lasting totals reset")
 }
 
@@ -129,7 +144,7 @@ func (d *Daemon) stopTotals(reason string) {
 	<-l.done
 	if reason != "" {
 		l.mu.Lock()
-		l.base.Ends[reason]++
+		l.ends[reason]++
 		l.mu.Unlock()
 	}
 	d.writeTotals(true)

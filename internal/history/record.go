@@ -74,7 +74,9 @@ type Writer struct {
 }
 
 // NewWriter returns the writer of the generation pid started at started.
-// The caller must hold the run lock: the file has one writer at a time.
+// During a hand-over two generations append at once (the successor and
+// its draining predecessor): each record is one O_APPEND write, whole in
+// the file, and only the writer whose file is still at the path rotates.
 func NewWriter(path string, pid int, started time.Time) *Writer {
 	return &Writer{path: path, limit: MaxSize, pid: pid, started: started.UTC()}
 }
@@ -112,10 +114,18 @@ func (w *Writer) write(line []byte) error {
 	if werr != nil {
 		return fmt.Errorf("history: write %s: %w", w.path, werr)
 	}
-	if serr == nil && fi.Size() >= w.limit {
+	if serr == nil && fi.Size() >= w.limit && stillAt(w.path, fi) {
 		if err := os.Rename(w.path, w.path+".1"); err != nil {
 			return fmt.Errorf("history: rotate %s: %w", w.path, err)
 		}
 	}
 	return nil
+}
+
+// stillAt reports whether the file fi describes is still at path: not
+// rotated away by the other generation, whose rename would otherwise be
+// repeated over the .1 it just made.
+func stillAt(path string, fi os.FileInfo) bool {
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(now, fi)
 }

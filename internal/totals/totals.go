@@ -1,9 +1,12 @@
 // Package totals keeps the daemon's counters across restarts in
-// <cache>/stats.json: the daemon rewrites it at most once a second and at
-// exit, so a SIGKILL loses at most the last second of counts; `kache
-// stats` shows them beside the counts of the running daemon, and the
-// monitor reads the file when no daemon answers. Standard library only:
-// the client reads it.
+// <cache>/stats.json: the daemon adds what it counted to the file at most
+// once a second and at exit, so a SIGKILL loses at most the last second of
+// counts; `kache stats` shows them beside the counts of the running
+// daemon, and the monitor reads the file when no daemon answers. Two
+// daemons write it during a hand-over (the successor serving, the old one
+// draining), so every write is a read-add-write under an flock of
+// stats.json.lock: each adds only its own new counts, and none overwrites
+// the other's. Standard library only: the client reads it.
 package totals
 
 import (
@@ -13,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
@@ -88,4 +92,48 @@ func Save(path string, t Totals) error {
 		return fmt.Errorf("encode totals: %w", err)
 	}
 	return atomicfile.WriteFile(path, data, 0o600, atomicfile.ProcessSafe)
+}
+
+// IsZero reports whether every counter is zero.
+func (c Counters) IsZero() bool { return c == Counters{} }
+
+// Update applies fn to the file's totals under the file's lock and writes
+// the result: the one way a daemon changes the file, so that two daemons'
+// updates both land.
+func Update(path string, fn func(*Totals)) error {
+	unlock, err := lock(path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t, err := Load(path)
+	if err != nil {
+		t = Totals{Since: time.Now().UTC()} // corrupt: start afresh, as the error says
+	}
+	if t.Ends == nil {
+		t.Ends = map[string]int64{}
+	}
+	fn(&t)
+	t.UpdatedAt = time.Now().UTC()
+	return Save(path, t)
+}
+
+// lock takes an exclusive flock on path, created private if missing; a
+// symlink there is refused.
+func lock(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil // closing drops the flock
 }
