@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/BurntSushi/toml"
 )
 
 // Defaults from the lifecycle document.
@@ -110,13 +108,9 @@ func (c *Config) parse(data []byte) error {
 	if err := checkNesting(c.File, data); err != nil {
 		return err
 	}
-	var fc fileConfig
-	md, err := toml.Decode(string(data), &fc)
+	fc, err := decodeFile(c.File, data)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v (fix the file or point KACHE_CONFIG elsewhere)", ErrInvalid, c.File, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return fmt.Errorf("%w: %s: unknown key %q", ErrInvalid, c.File, und[0].String())
+		return err
 	}
 	return c.applyFile(fc)
 }

@@ -149,3 +149,20 @@ func TestRelativeRemoteDirIsRelativeToTheFile(t *testing.T) {
 		t.Fatalf("remote dir = %s, want %s", c.RemoteDir, want)
 	}
 }
+
+// TestDecodeErrorsSayWhereAndWhat: a bad config.toml is named by line,
+// key and what was expected, in the file's terms, not the Go field's.
+func TestDecodeErrorsSayWhereAndWhat(t *testing.T) {
+	cases := []struct{ file, want, not string }{
+		{`daemon_idle_timeout_secs = "abc"`, `line 1, column 28: daemon_idle_timeout_secs: a string where a whole number is expected`, "int64"},
+		{"[s3]\nbucket = 5", `line 2, column 10: s3.bucket: an integer where a string is expected`, "struct"},
+		{"[s3]\nregion = \"x\"\nfoo = 1", `line 3: unknown key "s3.foo"; the keys are`, ""},
+		{"drain_timeout_secs = ", `line 1, column`, ""},
+	}
+	for _, tc := range cases {
+		_, err := Load(env(map[string]string{"KACHE_CONFIG": writeConfig(t, tc.file)}))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) || (tc.not != "" && strings.Contains(err.Error(), tc.not)) {
+			t.Errorf("config %q: got %v, want ErrInvalid saying %q", tc.file, err, tc.want)
+		}
+	}
+}

@@ -1,9 +1,9 @@
 package config
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,7 +43,9 @@ func (c Config) Fingerprint() string {
 	for _, k := range keys {
 		b.WriteString(k + "=" + f[k] + "\n")
 	}
-	sum := sha256.Sum256([]byte(b.String()))
+	h := fnv.New128a()
+	h.Write([]byte(b.String()))
+	sum := h.Sum(nil)
 	return hex.EncodeToString(sum[:6])
 }
 
@@ -77,7 +79,7 @@ var inputVars = []string{"KACHE_DAEMON_IDLE_TIMEOUT", "KACHE_S3_BUCKET", "KACHE_
 // configuration to name the keys (see Fields). No secret goes in: S3
 // credentials come from the AWS chain, never from here.
 func InputFingerprint(getenv func(string) string) string {
-	h := sha256.New()
+	h := fnv.New128a() // not a secret: a change detector, and crypto/sha256 costs the client its start-up
 	path := FilePath(getenv)
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
