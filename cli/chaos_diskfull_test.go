@@ -18,8 +18,8 @@ import (
 // TestChaosDiskFull (scenario f): the cache directory sits on a small
 // tmpfs that the test fills. Entries handed over before the disk filled
 // are uploaded by a daemon started on the full disk; clients uploading
-// while it is full (filled again: each intent the daemon removes frees
-// space) exit 1 naming the full disk (docs/exit-codes.md), and leave
+// while it is full (filled again, with no spare intent files holding space)
+// exit 1 naming the full disk (docs/exit-codes.md), and leave
 // neither a partial intent nor anything marked done; once space is back
 // the same uploads go through. Mounting needs root: elsewhere the
 // scenario skips, saying so.
@@ -38,6 +38,15 @@ func TestChaosDiskFull(t *testing.T) {
 	fillers := []string{fillUp(t, mnt, "filler")}
 	m.ok("daemon", "start")
 	fig.Lost += account(t, m, srv, before, nil, 90*time.Second)
+	// A client writes its intent into a spare file when there is one
+	// (docs/durability.md), and a spare that still holds a finished intent
+	// needs no new space: such a client succeeds on a full disk. The spares
+	// go before the disk is filled again, so that every client needs space
+	// (the daemon may make empty spares, which need space to be written):
+	// the case under test.
+	if err := os.RemoveAll(spool.SpareDir(m.paths().SpoolDir())); err != nil {
+		t.Fatal(err)
+	}
 	fillers = append(fillers, fillUp(t, mnt, "filler2"))
 	during := randomFiles(t, t.TempDir(), "full-during", pick(20, 100))
 	refused := uploadsOnFullDisk(t, m, fig, srv, during)

@@ -34,7 +34,7 @@ type upgradeRun struct {
 	bin    string
 	known  []string // keys in the bucket before the load starts
 	mu     sync.Mutex
-	misses []string // remote checks not answered found, with why
+	misses []miss // remote checks not answered found, with why
 	// starved are checks whose 100 ms dial (the compile path's budget)
 	// timed out: on a loaded machine a client can be starved that long
 	// whatever the daemon does, so they are reported, not failed.
@@ -155,7 +155,7 @@ func (u *upgradeRun) check(key string) {
 	case strings.Contains(r.err, "(dial: i/o timeout)"):
 		u.starved = append(u.starved, fmt.Sprintf("%s after %s", key, r.took.Round(time.Millisecond)))
 	default:
-		u.misses = append(u.misses, fmt.Sprintf("%s after %s: %s", key, r.took.Round(time.Millisecond), strings.TrimSpace(r.err)))
+		u.misses = append(u.misses, miss{start: start, took: r.took, msg: fmt.Sprintf("%s after %s: %s", key, r.took.Round(time.Millisecond), strings.TrimSpace(r.err))})
 	}
 }
 
@@ -173,6 +173,18 @@ func (u *upgradeRun) upload(dir, key string) {
 		u.fails = append(u.fails, fmt.Sprintf("%s: exit %d after %s: %s %s", key, r.code, r.took.Round(time.Millisecond), strings.TrimSpace(r.out), strings.TrimSpace(r.err)))
 	}
 }
+
+// miss is a remote check that did not answer found: when it ran, and why.
+type miss struct {
+	start time.Time
+	took  time.Duration
+	msg   string
+}
+
+func (m miss) String() string { return m.msg }
+
+// spans reports whether the check was running at t.
+func (m miss) spans(t time.Time) bool { return !m.start.After(t) && m.start.Add(m.took).After(t) }
 
 // finish stops the clients.
 func (u *upgradeRun) finish() {

@@ -12,6 +12,7 @@ import (
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/safesocket"
+	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/uploader"
@@ -24,7 +25,7 @@ func (d *Daemon) open(ctx context.Context) error {
 	if err := safesocket.PrepareDir(p.Dir()); err != nil {
 		return err
 	}
-	for _, dir := range []string{p.CacheDir, p.SpoolDir(), p.FailedDir(), p.StoreDir()} {
+	for _, dir := range []string{p.CacheDir, p.SpoolDir(), p.FailedDir(), spool.SpareDir(p.SpoolDir()), p.StoreDir()} {
 		if err := safesocket.PrivateDir(dir); err != nil {
 			return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 		}

@@ -229,11 +229,12 @@ func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
 	p.release(j)
 }
 
-// removeIntent deletes the intent file of key. Called with p.mu held, so an
+// removeIntent takes the intent file of key out of the spool (into the
+// spares, or deleted). Called with p.mu held, so an
 // Enqueue of the same key comes either before (its intent is removed with
 // this one) or after (it sets job.again).
 func (p *Pool) removeIntent(key string) {
-	err := os.Remove(spool.File(p.o.SpoolDir, key))
+	err := p.spares.done(spool.File(p.o.SpoolDir, key))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		p.log.Warn("cannot remove upload intent", "key", key, "err", err)
 		return

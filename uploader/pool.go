@@ -136,7 +136,8 @@ type Pool struct {
 	scanWake chan struct{} // the scanner has intents to look for
 	room     chan struct{} // the window has room again
 	syncer   *syncer
-	helpers  sync.WaitGroup // scanner and syncer
+	helpers  sync.WaitGroup // scanner, syncer and spare keeper
+	spares   *spares
 	spoolN   countCache
 
 	mu         sync.Mutex
@@ -163,7 +164,7 @@ func NewPool(o Options) *Pool {
 	p := &Pool{o: o, log: o.Log, events: NewEventLog(o.EventsFile, o.Log),
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		scanWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
-		syncer: newSyncer(o.SpoolDir, o.Log),
+		syncer: newSyncer(o.SpoolDir, o.Log), spares: newSpares(o.SpoolDir),
 		queued: map[string]*job{}, inflight: map[string]*job{}, claimWaits: map[string]bool{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.breaker = NewBreaker(o.BreakerThreshold, o.BreakerCooldown, time.Now)
@@ -205,9 +206,10 @@ func (p *Pool) Start(ctx context.Context) error {
 		p.log.Info("removed temp archives left by a killed daemon", "count", n, "dir", p.o.TempDir)
 	}
 	p.backlog = true
-	p.helpers.Add(2)
+	p.helpers.Add(3)
 	go p.scanner()
 	go func() { defer p.helpers.Done(); p.syncer.run(p.ctx) }()
+	go func() { defer p.helpers.Done(); p.spares.keep(p.ctx, p.log.Warn) }()
 	for range p.o.Workers {
 		p.wg.Add(1)
 		go p.worker()
@@ -334,6 +336,7 @@ func (p *Pool) push(j *job) {
 // afterEnqueue marks activity and wakes a worker. Called with p.mu held.
 func (p *Pool) afterEnqueue() {
 	p.touch()
+	p.spares.taken()
 	if len(p.queue) > 0 {
 		p.signal()
 	}

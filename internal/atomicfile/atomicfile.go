@@ -34,9 +34,10 @@ const TempPrefix = ".kache-tmp-"
 // File is a file being written; nothing is visible at its path until Commit.
 type File struct {
 	*os.File
-	path string
-	mode Durability
-	done bool
+	path  string
+	mode  Durability
+	done  bool
+	spare bool // a reused file (spare.go): cut to what was written at the end
 }
 
 // Create opens a temp file beside path with permissions perm. The
@@ -167,7 +168,10 @@ func (f *File) CommitNew() error {
 // finish syncs (if durable) and closes the temp file.
 func (f *File) finish() error {
 	var err error
-	if f.mode == Durable {
+	if f.spare {
+		err = f.cutToWritten()
+	}
+	if err == nil && f.mode == Durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -109,7 +109,7 @@ func checkSource(path string) (string, error) {
 // commit (see Syncer and docs/durability.md), off the client's path.
 // A missing dir is created 0700 (the first upload of a fresh cache).
 func writeIntent(dir, name string, data []byte) error {
-	err := atomicfile.WriteFile(filepath.Join(dir, name), data, 0o600, atomicfile.ProcessSafe)
+	err := atomicfile.WriteFileSpare(filepath.Join(dir, name), data, atomicfile.ProcessSafe, SpareDir(dir))
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
 			err = atomicfile.WriteFile(filepath.Join(dir, name), data, 0o600, atomicfile.ProcessSafe)
@@ -117,6 +117,11 @@ func writeIntent(dir, name string, data []byte) error {
 	}
 	return err
 }
+
+// SpareDir holds the spare intent files the daemon keeps so that a client
+// writes its intent into an existing file rather than creating one
+// (atomicfile's spare.go says why).
+func SpareDir(spoolDir string) string { return filepath.Join(spoolDir, "spare") }
 
 // LoadIntents returns every intent in spoolDir, oldest first. An unreadable
 // or corrupt intent does not fail the load: it is logged and moved to
@@ -269,7 +274,7 @@ func isTemp(name string) bool {
 // removeStale deletes a temp file left by a writer that crashed; a young one
 // may belong to a client writing right now.
 func removeStale(path string) {
-	if fi, err := os.Lstat(path); err == nil && time.Since(fi.ModTime()) > staleTemp {
+	if age, err := atomicfile.TempAge(path); err == nil && age > staleTemp {
 		os.Remove(path)
 	}
 }
