@@ -59,37 +59,23 @@ func Create(path string, perm fs.FileMode, mode Durability) (*File, error) {
 
 // Commit makes the written content visible at the path, replacing what was
 // there. On error nothing changed at the path and the temp file is gone.
-func (f *File) Commit() error {
-	if f.done {
-		return fmt.Errorf("write %s: already committed or aborted", f.path)
-	}
-	f.done = true
-	err := f.finish()
-	if err == nil {
-		err = os.Rename(f.Name(), f.path)
-	}
-	if err == nil && f.mode == Durable {
-		err = SyncDir(filepath.Dir(f.path))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", f.path, err)
-	}
-	return nil
-}
+func (f *File) Commit() error { return f.commit(os.Rename) }
 
 // CommitReplace is Commit for a path where a directory may stand (the
 // local store, where a key's entry can change from a directory to a file):
 // that directory is moved aside and removed (see Place). Durable syncs the
 // directory after the rename, as Commit does.
-func (f *File) CommitReplace() error {
+func (f *File) CommitReplace() error { return f.commit(Place) }
+
+// commit finishes the temp file and moves it to the path with move.
+func (f *File) commit(move func(from, to string) error) error {
 	if f.done {
 		return fmt.Errorf("write %s: already committed or aborted", f.path)
 	}
 	f.done = true
 	err := f.finish()
 	if err == nil {
-		err = Place(f.Name(), f.path)
+		err = move(f.Name(), f.path)
 	}
 	if err == nil && f.mode == Durable {
 		err = SyncDir(filepath.Dir(f.path))
@@ -194,6 +180,11 @@ func (f *File) Abort() {
 // WriteFile writes data to path atomically with permissions perm.
 func WriteFile(path string, data []byte, perm fs.FileMode, mode Durability) error {
 	f, err := Create(path, perm, mode)
+	return writeAll(f, err, path, data)
+}
+
+// writeAll writes data to the file Create or CreateSpare gave, and commits.
+func writeAll(f *File, err error, path string, data []byte) error {
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package atomicfile
 
 import (
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -74,14 +73,7 @@ func CreateSpare(path string, mode Durability, spares string) (f *File, took boo
 // WriteFileSpare is WriteFile through CreateSpare.
 func WriteFileSpare(path string, data []byte, mode Durability, spares string) error {
 	f, _, err := CreateSpare(path, mode, spares)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Commit()
+	return writeAll(f, err, path, data)
 }
 
 // takeSpare renames a spare to a temp name beside path and opens it for
