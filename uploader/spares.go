@@ -14,8 +14,8 @@ import (
 // its intent into one of them instead of creating a file, which costs it
 // ten times more on some file systems. The daemon keeps between spareLow
 // and spareHigh of them: it retires the intents it is done with into the
-// spares instead of unlinking them, and tops them up off the client's path
-// when a burst of enqueues took more than uploads gave back (uploads
+// spares instead of unlinking them, and tops them up off the client's path,
+// in quiet moments, when enqueues took more than uploads gave back (uploads
 // paused, or the remote slower than the build).
 const (
 	spareLow  = 512
@@ -62,27 +62,48 @@ func (s *spares) done(path string) error {
 // taken tells the keeper that clients may have taken spares.
 func (s *spares) taken() { poke(s.wake) }
 
-// keep tops the spares up to spareLow whenever woken, until ctx ends.
+// keep tops the spares up to spareLow in quiet moments, until ctx ends.
 func (s *spares) keep(ctx context.Context, log func(msg string, args ...any)) {
-	s.top(log)
+	t := time.NewTimer(spareQuiet)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
-			s.top(log)
+			t.Reset(spareQuiet) // busy: wait for a quiet moment again
+		case <-t.C:
+			if s.top(log) {
+				t.Reset(spareGap)
+			}
 		}
 	}
 }
 
-func (s *spares) top(log func(msg string, args ...any)) {
+// The spares are made only while the daemon is quiet, a batch at a time:
+// making one costs as much as a client's create (hundreds of µs on some
+// file systems), and a burst of them would compete with the clients and
+// with start-up for the same disk and cores. Finished intents, retired
+// into spares, are the main source; making them is the fallback for when
+// uploads do not finish (the remote down or paused).
+const (
+	spareQuiet = 500 * time.Millisecond // no enqueue for this long
+	spareGap   = 20 * time.Millisecond  // between batches while quiet
+	spareBatch = 16
+)
+
+// top makes one batch of spares if there are fewer than spareLow, and
+// reports whether more are needed.
+func (s *spares) top(log func(msg string, args ...any)) bool {
 	n := s.estimate()
 	if n >= spareLow {
-		return
+		return false
 	}
-	made, err := atomicfile.AddSpares(s.dir, int(spareLow-n))
+	made, err := atomicfile.AddSpares(s.dir, int(min(spareLow-n, spareBatch)))
 	s.n.Add(int64(made))
 	if err != nil {
 		log("cannot make spare intent files; clients create theirs", "dir", s.dir, "err", err)
+		return false
 	}
+	return n+int64(made) < spareLow
 }
