@@ -2,11 +2,8 @@ package uploader
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -237,10 +234,11 @@ func seekable(r io.Reader, size int64) (io.ReadSeeker, func(), error) {
 // PutNew stores the object with one conditional PutObject (If-None-Match:
 // *): 412 means it is already there (ErrExists). The payload hash that the
 // request is signed with is sum itself, so a server that checks payloads
-// (AWS, versitygw) refuses a body that does not hash to it, and the SDK
-// does not read the body a second time to hash it. The bytes are also
-// hashed as they are sent; should a server have stored a body that does
-// not match sum, the object is deleted and ErrBodyMismatch returned.
+// (AWS, versitygw) refuses a body that does not hash to it (ErrBodyMismatch),
+// and the SDK does not read the body a second time to hash it. Nor does
+// kache: a source file that might change while it is sent is guarded by
+// its caller (sourceGuard in entry.go), and what a server without payload
+// checks stored wrong is rejected and deleted by the first download.
 func (s *S3Remote) PutNew(ctx context.Context, key string, body io.Reader, size int64, sum string, meta map[string]string) error {
 	cl, err := s.client()
 	if err != nil {
@@ -251,60 +249,17 @@ func (s *S3Remote) PutNew(ctx context.Context, key string, body io.Reader, size 
 		return fmt.Errorf("put %s: %w", s.url(key), err)
 	}
 	defer done()
-	sent := &hashingBody{r: rs, h: sha256.New()}
 	_, err = cl.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: sent, ContentLength: aws.Int64(size),
+		Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: rs, ContentLength: aws.Int64(size),
 		IfNoneMatch: aws.String("*"), Metadata: meta,
 	}, withPayloadHash(sum))
 	switch {
 	case err == nil:
-		return s.checkSent(ctx, key, sent, size, sum)
+		return nil
 	case isPreconditionFailed(err):
 		return fmt.Errorf("put %s: %w", s.url(key), ErrExists)
 	}
 	return s.classify("put", key, err)
-}
-
-// checkSent deletes an object whose bytes, as sent, do not match sum.
-func (s *S3Remote) checkSent(ctx context.Context, key string, sent *hashingBody, size int64, sum string) error {
-	if got := hex.EncodeToString(sent.h.Sum(nil)); sent.lost || sent.n == size && got == sum {
-		return nil // lost: the server's payload check is all there is
-	}
-	err := fmt.Errorf("put %s: %w: sent %d bytes with sha256 %x, expected %d with %s", s.url(key), ErrBodyMismatch, sent.n, sent.h.Sum(nil), size, sum)
-	if derr := s.Delete(ctx, key); derr != nil {
-		return fmt.Errorf("%w; deleting it failed too: %w", err, derr)
-	}
-	return err
-}
-
-// hashingBody hashes what the HTTP client reads; a seek back to the start
-// (the SDK rewinds a body before sending it) starts the hash again. A seek
-// elsewhere loses track (lost), which leaves the check to the server.
-type hashingBody struct {
-	r    io.ReadSeeker
-	h    hash.Hash
-	n    int64
-	lost bool
-}
-
-func (b *hashingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.h.Write(p[:n])
-	b.n += int64(n)
-	return n, err
-}
-
-func (b *hashingBody) Seek(off int64, whence int) (int64, error) {
-	pos, err := b.r.Seek(off, whence)
-	switch {
-	case err != nil, pos == b.n:
-	case pos == 0:
-		b.h.Reset()
-		b.n, b.lost = 0, false
-	default:
-		b.lost = true
-	}
-	return pos, err
 }
 
 // withPayloadHash signs the request with a payload hash computed by the
