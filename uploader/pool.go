@@ -55,6 +55,10 @@ type Options struct {
 	// PauseRetry is the first wait before a paused remote is probed again
 	// (default DefaultPauseRetry); see BreakerPaused.
 	PauseRetry time.Duration
+	// Worked, if set, is called after background work no request asked
+	// for (the spare keeper making files), so that the daemon can give the
+	// memory it took back once quiet again.
+	Worked func()
 }
 
 func (o Options) withDefaults() Options {
@@ -209,7 +213,7 @@ func (p *Pool) Start(ctx context.Context) error {
 	p.helpers.Add(3)
 	go p.scanner()
 	go func() { defer p.helpers.Done(); p.syncer.run(p.ctx) }()
-	go func() { defer p.helpers.Done(); p.spares.keep(p.ctx, p.log.Warn) }()
+	go func() { defer p.helpers.Done(); p.spares.keep(p.ctx, p.log.Warn, p.o.Worked) }()
 	for range p.o.Workers {
 		p.wg.Add(1)
 		go p.worker()

@@ -63,7 +63,7 @@ func (s *spares) done(path string) error {
 func (s *spares) taken() { poke(s.wake) }
 
 // keep tops the spares up to spareLow in quiet moments, until ctx ends.
-func (s *spares) keep(ctx context.Context, log func(msg string, args ...any)) {
+func (s *spares) keep(ctx context.Context, log func(msg string, args ...any), worked func()) {
 	t := time.NewTimer(spareQuiet)
 	defer t.Stop()
 	for {
@@ -73,8 +73,11 @@ func (s *spares) keep(ctx context.Context, log func(msg string, args ...any)) {
 		case <-s.wake:
 			t.Reset(spareQuiet) // busy: wait for a quiet moment again
 		case <-t.C:
-			if s.top(log) {
+			more, made := s.top(log)
+			if more {
 				t.Reset(spareGap)
+			} else if made && worked != nil {
+				worked() // the last batch: the daemon may trim once quiet
 			}
 		}
 	}
@@ -93,17 +96,17 @@ const (
 )
 
 // top makes one batch of spares if there are fewer than spareLow, and
-// reports whether more are needed.
-func (s *spares) top(log func(msg string, args ...any)) bool {
+// reports whether more are needed and whether it made any.
+func (s *spares) top(log func(msg string, args ...any)) (more, made bool) {
 	n := s.estimate()
 	if n >= spareLow {
-		return false
+		return false, false
 	}
-	made, err := atomicfile.AddSpares(s.dir, int(min(spareLow-n, spareBatch)))
-	s.n.Add(int64(made))
+	k, err := atomicfile.AddSpares(s.dir, int(min(spareLow-n, spareBatch)))
+	s.n.Add(int64(k))
 	if err != nil {
 		log("cannot make spare intent files; clients create theirs", "dir", s.dir, "err", err)
-		return false
+		return false, k > 0
 	}
-	return n+int64(made) < spareLow
+	return n+int64(k) < spareLow, k > 0
 }
