@@ -48,9 +48,10 @@ func (s *spares) estimate() int64 {
 
 // done takes a finished intent out of the spool: retired into the spares
 // while there are fewer than spareHigh, else removed. Either way its name
-// is gone at once.
+// is gone at once. It runs under the pool's lock, so it only reads the
+// estimate; the keeper recounts, outside any lock.
 func (s *spares) done(path string) error {
-	if s.estimate() < spareHigh {
+	if s.n.Load() < spareHigh {
 		if err := atomicfile.Retire(path, s.dir); err == nil {
 			s.n.Add(1)
 			return nil
@@ -64,6 +65,7 @@ func (s *spares) taken() { poke(s.wake) }
 
 // keep tops the spares up to spareLow in quiet moments, until ctx ends.
 func (s *spares) keep(ctx context.Context, log func(msg string, args ...any), worked func()) {
+	s.estimate() // the first count, off the start-up path
 	t := time.NewTimer(spareQuiet)
 	defer t.Stop()
 	for {
@@ -71,6 +73,7 @@ func (s *spares) keep(ctx context.Context, log func(msg string, args ...any), wo
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			s.estimate()        // recount now and then while clients take spares
 			t.Reset(spareQuiet) // busy: wait for a quiet moment again
 		case <-t.C:
 			more, made := s.top(log)

@@ -48,6 +48,7 @@ func TestSparesStopAtTheHighMark(t *testing.T) {
 	if _, err := atomicfile.AddSpares(s.dir, spareHigh); err != nil {
 		t.Fatal(err)
 	}
+	s.estimate() // as the keeper does when it starts
 	path := spool.File(dir, "k")
 	if err := os.WriteFile(path, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
