@@ -109,9 +109,7 @@ func printMetrics(ctx context.Context, env *Env, p config.Paths, format string, 
 // printStats prints this daemon's counts, then the totals across restarts.
 func printStats(w io.Writer, st *rpc.Stats) {
 	fmt.Fprintln(w, "since this daemon started:")
-	printCounters(w, totals.Counters{UploadsCompleted: st.UploadsCompleted, UploadsSkipped: st.UploadsSkipped,
-		UploadsFailed: st.UploadsFailed, BytesUploaded: st.BytesUploaded, Downloads: st.Downloads,
-		BytesDownloaded: st.BytesDownloaded, RemoteHits: st.RemoteHits, RemoteMisses: st.RemoteMisses, Builds: st.Builds})
+	printCounters(w, st.Counters)
 	fmt.Fprintf(w, "  queue:     %d queued, %d in flight, %d in spool, %d failed intents (breaker %s)\n", st.Queue.Queued, st.Queue.InFlight, st.Queue.Spool, st.Queue.Failed, st.Queue.Breaker)
 	if st.Queue.Paused != "" {
 		fmt.Fprintf(w, "  paused:    %s\n", st.Queue.Paused)

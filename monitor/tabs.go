@@ -75,8 +75,7 @@ func transfersTab(s Snapshot) []string {
 		lines = append(lines, "queue:  "+spoolLine(s)+" (no daemon uploads them now)")
 	}
 	if st := s.Stats; st != nil {
-		lines = append(lines, "this daemon: "+uploads(totals.Counters{UploadsCompleted: st.UploadsCompleted,
-			UploadsSkipped: st.UploadsSkipped, UploadsFailed: st.UploadsFailed, BytesUploaded: st.BytesUploaded}))
+		lines = append(lines, "this daemon: "+uploads(st.Counters))
 	}
 	if t := s.Totals; t != nil {
 		lines = append(lines, "in total:    "+uploads(t.Counters))

@@ -156,7 +156,7 @@ func (r *recorder) Handle(_ context.Context, req *Request) *Response {
 	case OpStatus:
 		resp.Status = &Status{Pid: 42, State: "running", Socket: "s"}
 	case OpStats:
-		resp.Stats = &Stats{Builds: 3, UploadsCompleted: 7}
+		resp.Stats = &Stats{Counters: Counters{Builds: 3, UploadsCompleted: 7}}
 	case OpUpload:
 		resp.Upload = &UploadResult{Queued: len(req.Upload.Entries)}
 	case OpRemoteCheck:

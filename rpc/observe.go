@@ -24,6 +24,10 @@ type StatsArgs struct {
 // <cache>/stats.json), as the stats answer carries them.
 type Totals = totals.Totals
 
+// Counters are the daemon's counts, as kept across restarts and as
+// reported for the running daemon alone (Stats).
+type Counters = totals.Counters
+
 // MetricsArgs choose the format of OpMetrics.
 type MetricsArgs struct {
 	// Format is "openmetrics" (OpenMetrics 1.0 text, the default) or

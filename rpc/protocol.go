@@ -203,15 +203,9 @@ type QueueStats struct {
 
 // Stats is the daemon's answer to OpStats.
 type Stats struct {
-	UploadsCompleted int64      `json:"uploads_completed"`
-	UploadsSkipped   int64      `json:"uploads_skipped"`
-	UploadsFailed    int64      `json:"uploads_failed"`
-	BytesUploaded    int64      `json:"bytes_uploaded"`
-	Downloads        int64      `json:"downloads"`
-	BytesDownloaded  int64      `json:"bytes_downloaded"`
-	RemoteHits       int64      `json:"remote_check_hits"`
-	RemoteMisses     int64      `json:"remote_check_misses"`
-	Builds           int64      `json:"builds"`
+	// Counters are this daemon's counts since it started; on the wire their
+	// fields sit at the top level of the object (uploads_completed, …).
+	Counters
 	LastBuildAt      *time.Time `json:"last_build_at,omitempty"`
 	LastBuildSession string     `json:"last_build_session,omitempty"`
 	Queue            QueueStats `json:"queue"`

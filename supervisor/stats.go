@@ -29,14 +29,10 @@ func (d *Daemon) recordBuild(session string) {
 }
 
 func (d *Daemon) stats() *rpc.Stats {
-	ps := d.pool.Stats()
-	st := &rpc.Stats{UploadsCompleted: ps.UploadsCompleted, UploadsSkipped: ps.UploadsSkipped,
-		UploadsFailed: ps.UploadsFailed, BytesUploaded: ps.BytesUploaded, Downloads: ps.Downloads,
-		BytesDownloaded: ps.BytesDownloaded, RemoteHits: ps.RemoteHits, RemoteMisses: ps.RemoteMisses,
-		Queue: queueOf(ps), Totals: d.currentTotals()}
+	st := &rpc.Stats{Counters: d.counters(), Queue: d.queue(), Totals: d.currentTotals()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st.Builds, st.LastBuildSession = d.builds.count, d.builds.session
+	st.LastBuildSession = d.builds.session
 	if !d.builds.last.IsZero() {
 		last := d.builds.last
 		st.LastBuildAt = &last
