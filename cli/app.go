@@ -67,6 +67,9 @@ func Run(ctx context.Context, env *Env, args []string) error {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	if isWrapperCall(args) {
+		return runWrapper(ctx, env, args[1:])
+	}
 	app := newApp(env)
 	return app.RunContext(ctx, args)
 }

@@ -38,7 +38,20 @@ type Config struct {
 	DrainTimeout time.Duration
 	S3           S3
 	RemoteDir    string // [remote] dir: a directory remote
+	// StoreCap bounds the local store (bytes); the daemon evicts the
+	// least recently used entries past it while idle.
+	StoreCap int64
+	// KeySalt goes into every Rust entry key: changing it starts a fresh
+	// set of entries (the escape hatch if a key input were ever missed).
+	KeySalt string
 }
+
+// DefaultStoreCap is the local store's cap when none is configured.
+const DefaultStoreCap int64 = 10 << 30
+
+// HasRemote reports whether a remote is configured, so the wrappers hand
+// entries to the daemon; without one they stay in the local store.
+func (c Config) HasRemote() bool { return c.S3.Bucket != "" || c.RemoteDir != "" }
 
 // S3 holds the [s3] table.
 type S3 struct {
@@ -63,6 +76,10 @@ type fileConfig struct {
 	Remote struct {
 		Dir string `toml:"dir"`
 	} `toml:"remote"`
+	Cache struct {
+		MaxSizeMB *int64 `toml:"max_size_mb"`
+		KeySalt   string `toml:"key_salt"`
+	} `toml:"cache"`
 }
 
 // FilePath is KACHE_CONFIG, else $XDG_CONFIG_HOME/kache/config.toml, else
@@ -95,7 +112,7 @@ func Load(getenv func(string) string) (Config, error) {
 // defaults is the configuration before the file and the environment.
 func defaults(file string) Config {
 	return Config{File: file, IdleTimeout: DefaultIdleTimeout,
-		DrainTimeout: DefaultDrainTimeout, S3: S3{Concurrency: DefaultConcurrency}}
+		DrainTimeout: DefaultDrainTimeout, S3: S3{Concurrency: DefaultConcurrency}, StoreCap: DefaultStoreCap}
 }
 
 // parse applies config.toml's bytes over c. The TOML decoder lets some
@@ -135,6 +152,12 @@ func (c *Config) applyFile(fc fileConfig) error {
 			return err
 		}
 	}
+	if fc.Cache.MaxSizeMB != nil {
+		if c.StoreCap, err = storeCap(c.File+": cache.max_size_mb", *fc.Cache.MaxSizeMB); err != nil {
+			return err
+		}
+	}
+	c.KeySalt = fc.Cache.KeySalt
 	c.S3.Bucket, c.S3.Prefix, c.S3.Region, c.S3.Endpoint = fc.S3.Bucket, fc.S3.Prefix, fc.S3.Region, fc.S3.Endpoint
 	c.RemoteDir = fc.Remote.Dir
 	if c.RemoteDir != "" && !filepath.IsAbs(c.RemoteDir) {
@@ -162,7 +185,16 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			return err
 		}
 	}
-	for env, dst := range map[string]*string{"KACHE_S3_BUCKET": &c.S3.Bucket, "KACHE_S3_PREFIX": &c.S3.Prefix,
+	if v := getenv("KACHE_CACHE_MAX_SIZE_MB"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: KACHE_CACHE_MAX_SIZE_MB=%q is not a whole number of MiB", ErrInvalid, v)
+		}
+		if c.StoreCap, err = storeCap("KACHE_CACHE_MAX_SIZE_MB", n); err != nil {
+			return err
+		}
+	}
+	for env, dst := range map[string]*string{"KACHE_KEY_SALT": &c.KeySalt, "KACHE_S3_BUCKET": &c.S3.Bucket, "KACHE_S3_PREFIX": &c.S3.Prefix,
 		"KACHE_S3_REGION": &c.S3.Region, "KACHE_S3_ENDPOINT": &c.S3.Endpoint, "KACHE_REMOTE_DIR": &c.RemoteDir} {
 		if v := getenv(env); v != "" {
 			*dst = v
@@ -184,4 +216,11 @@ func concurrency(key string, n int64) (int, error) {
 		return 0, fmt.Errorf("%w: %s = %d is out of range (1 to 256)", ErrInvalid, key, n)
 	}
 	return int(n), nil
+}
+
+func storeCap(key string, mb int64) (int64, error) {
+	if mb < 1 || mb > 1<<24 {
+		return 0, fmt.Errorf("%w: %s = %d is out of range (1 to %d MiB)", ErrInvalid, key, mb, 1<<24)
+	}
+	return mb << 20, nil
 }

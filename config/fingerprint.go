@@ -27,6 +27,7 @@ func (c Config) Fields() map[string]string {
 		"s3.endpoint":              c.S3.Endpoint,
 		"s3.concurrency":           strconv.Itoa(c.S3.Concurrency),
 		"remote.dir":               c.RemoteDir,
+		"cache.max_size_mb":        strconv.FormatInt(c.StoreCap>>20, 10),
 	}
 }
 

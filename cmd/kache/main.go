@@ -22,6 +22,10 @@ var version = "dev"
 func main() {
 	env := &cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Exe: executable(), Version: version}
 	err := cli.Run(context.Background(), env, os.Args)
+	var child cli.ChildExit
+	if errors.As(err, &child) {
+		os.Exit(int(child)) // kache ran as the compiler wrapper: the compiler's code
+	}
 	code := exitCode(err)
 	if err != nil && !cli.IsQuiet(err) && code != 0 {
 		fmt.Fprintf(os.Stderr, "kache: %v\n", err)

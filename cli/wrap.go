@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/safesocket"
+	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/store"
+	"github.com/kunobi-ninja/kache/rpc"
+	"github.com/kunobi-ninja/kache/wrapper"
+)
+
+// ChildExit is the exit code of a compiler kache ran as a wrapper: main
+// exits with it, printing nothing (the compiler spoke for itself).
+type ChildExit int
+
+func (c ChildExit) Error() string { return fmt.Sprintf("compiler exited %d", int(c)) }
+
+// remoteCheckDeadline bounds how long a local miss waits for the remote
+// before compiling.
+const remoteCheckDeadline = 2 * time.Second
+
+// isWrapperCall reports whether kache runs as cargo's RUSTC_WRAPPER (or
+// RUSTC_WORKSPACE_WRAPPER): its first argument is the compiler, a path or
+// a name like rustc, never one of kache's verbs.
+func isWrapperCall(args []string) bool {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+		return false
+	}
+	base := filepath.Base(args[1])
+	return strings.ContainsRune(args[1], '/') || strings.Contains(base, "rustc") || strings.Contains(base, "clippy-driver")
+}
+
+// runWrapper is kache as the compiler wrapper. It never fails the build
+// on kache's account: without usable paths or configuration the compiler
+// runs without the cache.
+func runWrapper(ctx context.Context, env *Env, argv []string) error {
+	o := wrapper.Options{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Environ: os.Environ(), CheckDeadline: remoteCheckDeadline}
+	o.Cwd, _ = os.Getwd()
+	p, cfg, err := wrapperSetup(env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "kache: running the compiler without the cache: %v\n", err)
+		o.CacheDir = os.TempDir()
+		return ChildExit(wrapper.Passthrough(ctx, o, argv))
+	}
+	o.CacheDir, o.Store, o.Salt = p.CacheDir, store.Store{Dir: p.StoreDir()}, cfg.KeySalt
+	if cfg.HasRemote() {
+		d := &wrapperDaemon{env: env, p: p}
+		defer d.close()
+		o.Daemon = d
+	}
+	return ChildExit(wrapper.Run(ctx, o, argv))
+}
+
+// wrapperSetup resolves the paths and configuration and checks that the
+// cache dir is private.
+func wrapperSetup(env *Env) (config.Paths, config.Config, error) {
+	p, err := env.wrapperPaths()
+	if err != nil {
+		return p, config.Config{}, err
+	}
+	cfg, err := config.Load(env.Getenv)
+	if err != nil {
+		return p, cfg, err
+	}
+	if err := os.MkdirAll(p.StoreDir(), 0o700); err != nil {
+		return p, cfg, err
+	}
+	return p, cfg, safesocket.PrivateDir(p.CacheDir)
+}
+
+// wrapperDaemon is the daemon as the wrapper uses it: checks never start
+// it (a 100 ms dial, then a miss), uploads may.
+type wrapperDaemon struct {
+	env   *Env
+	p     config.Paths
+	check *rpc.Client
+}
+
+func (d *wrapperDaemon) RemoteCheck(ctx context.Context, key string, deadline time.Duration) (bool, error) {
+	if d.check == nil {
+		d.check = &rpc.Client{Socket: d.p.Socket, Epoch: d.env.epoch(), DialTimeout: 100 * time.Millisecond}
+	}
+	return d.check.RemoteCheck(ctx, key, deadline)
+}
+
+// Upload writes the intents, then hands them over; the spool keeps them
+// whatever becomes of the daemon.
+func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) error {
+	var es []spool.Entry
+	for k, path := range entries {
+		es = append(es, spool.Entry{Key: k, Path: path})
+	}
+	abs, err := spool.WriteIntents(d.p.SpoolDir(), es, d.env.epoch())
+	if err != nil {
+		return err
+	}
+	d.env.startedBy = "auto:wrapper"
+	w := newWrapper(d.env, d.p, d.env.epoch())
+	defer w.Client.Close()
+	return w.Upload(ctx, wireEntries(abs)).Kept
+}
+
+func (d *wrapperDaemon) close() {
+	if d.check != nil {
+		d.check.Close()
+	}
+}
