@@ -8,7 +8,7 @@ import (
 
 // DepInfo is what rustc's dep-info file says a crate read.
 type DepInfo struct {
-	Files []string          // every source file, as rustc wrote the path
+	Files []string           // every source file, as rustc wrote the path
 	Env   map[string]*string // env-dep variables; nil value: read while unset
 }
 
