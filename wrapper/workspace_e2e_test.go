@@ -29,7 +29,6 @@ func deps(t *testing.T, ws string) map[string]string {
 
 func appOut(r *rig, ws string) string { return r.run(filepath.Join(ws, "target", "debug", "app")) }
 
-
 // TestWorkspaceE2E builds the fixture workspace (a lib with a build
 // script, a proc-macro and a bin over a dozen Debian-packaged crates):
 // without kache, then through it (same artifacts, same program output);

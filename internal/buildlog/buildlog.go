@@ -34,8 +34,8 @@ type Record struct {
 	Types   string    `json:"types,omitempty"` // crate types, comma-separated
 	Key     string    `json:"key,omitempty"`
 	Outcome string    `json:"outcome"`
-	Reason  string    `json:"reason,omitempty"` // why passthrough, or why a remote check missed
-	Ms      float64   `json:"ms"`               // wall time of the invocation
+	Reason  string    `json:"reason,omitempty"`   // why passthrough, or why a remote check missed
+	Ms      float64   `json:"ms"`                 // wall time of the invocation
 	SavedMs float64   `json:"saved_ms,omitempty"` // the entry's compile time, on a hit
 	Exit    int       `json:"exit"`
 	// Inputs is the key's inputs by name → digest, on a miss, so why-miss
