@@ -82,12 +82,18 @@ func runStats(ctx context.Context, env *Env, format string, reset bool) error {
 		return err
 	}
 	driftWarning(ctx, env, p, seen)
+	builds, stored := readBuildStats(p), readStoreStats(p, env)
 	if format == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return enc.Encode(struct {
+			*rpc.Stats
+			Builds BuildStats `json:"builds"`
+			Store  StoreStats `json:"store"`
+		}{st, builds, stored})
 	}
 	printStats(env.Stdout, st)
+	printBuildStats(env.Stdout, builds, stored)
 	return nil
 }
 

@@ -50,6 +50,7 @@ func (d *Daemon) onTrimTimer() {
 		return
 	}
 	d.trim.pending.Store(false)
+	d.evictStore()
 	debug.FreeOSMemory()
 	if err := unmapBinary(); err != nil {
 		d.o.Log.Debug("trim: unmap binary pages", "err", err)
