@@ -134,7 +134,8 @@ func (r *rig) run(bin string) string {
 	return string(out)
 }
 
-// compileStarts counts rustc starts that compiled a crate (not probes).
+// compileStarts lists the crates rustc started to compile the way cargo
+// compiles (with dep-info): not probes, nor a build script's own checks.
 func (r *rig) compileStarts() []string {
 	f, err := os.Open(r.startLog)
 	if os.IsNotExist(err) {
@@ -147,7 +148,7 @@ func (r *rig) compileStarts() []string {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		if strings.Contains(l, "--crate-name") && !strings.Contains(l, "--crate-name ___") {
+		if strings.Contains(l, "--crate-name") && strings.Contains(l, "--emit=dep-info") {
 			out = append(out, crateOf(l))
 		}
 	}
