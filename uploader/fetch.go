@@ -34,6 +34,7 @@ type fetcher struct {
 	mu      sync.Mutex
 	closed  bool
 	running map[string]*flight
+	absent  *absentCache // confirmed misses, answered without the remote
 	pending []string
 	waiting map[string]struct{} // keys in pending
 	active  int                 // prefetch runners
@@ -41,7 +42,7 @@ type fetcher struct {
 
 func newFetcher(p *Pool) *fetcher {
 	f := &fetcher{p: p, limit: max(1, p.o.Workers/2),
-		running: map[string]*flight{}, waiting: map[string]struct{}{}}
+		running: map[string]*flight{}, waiting: map[string]struct{}{}, absent: newAbsentCache()}
 	f.ctx, f.cancel = context.WithCancel(p.ctx)
 	return f
 }
@@ -59,6 +60,10 @@ func (p *Pool) Fetch(ctx context.Context, key string) (found bool, err error) {
 	if p.inStore(key) {
 		p.c.hits.Add(1)
 		return true, nil
+	}
+	if p.fetch.absent.absent(key) {
+		p.c.misses.Add(1)
+		return false, nil
 	}
 	fl, err := p.fetch.join(key)
 	if err != nil {
@@ -215,6 +220,9 @@ func (f *fetcher) download(key string, fl *flight) {
 		p.events.Record(Event{Kind: EventDownloadDone, Key: key, Bytes: n, Ms: since(start)})
 	}
 	fl.found, fl.err = found, err
+	if err == nil && !found {
+		f.absent.note(key)
+	}
 	f.mu.Lock()
 	delete(f.running, key)
 	f.mu.Unlock()

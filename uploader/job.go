@@ -214,6 +214,7 @@ func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
 		ev.Kind = EventUploadSkipped
 	}
 	p.events.Record(ev)
+	p.fetch.absent.forget(j.Key)
 	p.mu.Lock()
 	p.removeIntent(j.Key)
 	j.again = nil // its intent, written before its Enqueue, was just removed
