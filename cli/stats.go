@@ -88,8 +88,8 @@ func runStats(ctx context.Context, env *Env, format string, reset bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			*rpc.Stats
-			Builds BuildStats `json:"builds"`
-			Store  StoreStats `json:"store"`
+			Rust  BuildStats `json:"rust_builds"`
+			Store StoreStats `json:"local_store"`
 		}{st, builds, stored})
 	}
 	printStats(env.Stdout, st)
