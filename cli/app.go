@@ -95,7 +95,7 @@ func newApp(env *Env) *ucli.App {
 		},
 		Suggest:  true,
 		Action:   rootAction,
-		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env), monitorCommand(env)}),
+		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env), monitorCommand(env), whyMissCommand(env)}),
 	}
 }
 

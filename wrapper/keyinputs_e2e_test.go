@@ -40,15 +40,15 @@ func TestKeyInputsEachMiss(t *testing.T) {
 	}
 	base := r.rustc
 	cases := []struct {
-		name, want string
-		set        func()
-		args       []string
+		name, want, why string // why: the input `kache why-miss tiny` names
+		set             func()
+		args            []string
 	}{
-		{name: "feature", want: "QUIET", args: []string{"--features", "loud"}},
-		{name: "RUSTFLAGS", want: "quiet-flagged", set: func() { r.env = []string{"RUSTFLAGS=--cfg kache_flag"} }},
-		{name: "option_env! variable", want: "tiny says hey", set: func() { r.env = []string{"KACHE_TINY_WORD=hey"} }},
-		{name: "rustc identity", want: "tiny says quiet", set: func() { r.rustc = r.standin("rustc", "patched: 1") }},
-		{name: "salt", want: "tiny says quiet", set: func() { r.env = []string{"KACHE_KEY_SALT=another"} }},
+		{name: "feature", want: "QUIET", why: "changed  cfg", args: []string{"--features", "loud"}},
+		{name: "RUSTFLAGS", want: "quiet-flagged", why: "new      env:RUSTFLAGS", set: func() { r.env = []string{"RUSTFLAGS=--cfg kache_flag"} }},
+		{name: "option_env! variable", want: "tiny says hey", why: "changed  env-dep:KACHE_TINY_WORD", set: func() { r.env = []string{"KACHE_TINY_WORD=hey"} }},
+		{name: "rustc identity", want: "tiny says quiet", why: "changed  rustc", set: func() { r.rustc = r.standin("rustc", "patched: 1") }},
+		{name: "salt", want: "tiny says quiet", why: "changed  salt", set: func() { r.env = []string{"KACHE_KEY_SALT=another"} }},
 	}
 	for _, c := range cases {
 		r.env, r.rustc = nil, base
@@ -59,6 +59,9 @@ func TestKeyInputsEachMiss(t *testing.T) {
 		wantAll(t, c.name, o, "miss")
 		if !strings.Contains(out, c.want) {
 			t.Errorf("%s: output %q, want %q", c.name, out, c.want)
+		}
+		if why, _ := r.kache("why-miss", "tiny"); !strings.Contains(why, c.why) {
+			t.Errorf("%s: why-miss says\n%s\nwant a line %q", c.name, why, c.why)
 		}
 	}
 	r.env, r.rustc = []string{"KACHE_UNRELATED=1"}, base
