@@ -3,9 +3,7 @@ package wrapper
 import (
 	"context"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/kunobi-ninja/kache/internal/buildlog"
 )
@@ -93,14 +91,3 @@ func (c *call) replay(m *Meta) {
 	io.WriteString(c.o.Stdout, c.n.denorm(m.Stdout))
 	io.WriteString(c.o.Stderr, c.n.denorm(m.Stderr))
 }
-
-// cwd is the directory cargo ran the wrapper in.
-func cwd() string {
-	d, err := os.Getwd()
-	if err != nil {
-		return "."
-	}
-	return d
-}
-
-var _ = strings.Cut
