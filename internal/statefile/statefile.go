@@ -44,6 +44,9 @@ type ExitRecord struct {
 	Failed  int       `json:"failed"`
 	At      time.Time `json:"at"`
 	Message string    `json:"message"`
+	// RemoteDown: the drain ended early, the remote unreachable; the
+	// uploads left wait in the spool.
+	RemoteDown bool `json:"remote_down,omitempty"`
 }
 
 // WriteState replaces the state file atomically.
