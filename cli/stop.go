@@ -53,6 +53,10 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	if res.Pending > 0 {
 		fmt.Fprintf(env.Stdout, "stopping: draining %d uploads (up to the drain timeout)\n", res.Pending)
 	}
+	if res.Predecessor > 0 {
+		fmt.Fprintf(env.Stdout, "the daemon it took over from (pid %d) still drains the uploads it had in flight, up to its drain cap, then exits without starting another (log: %s)\n",
+			res.Predecessor, p.LogFile())
+	}
 	if err := waitGone(ctx, env, p, res.Pid, timeout); err != nil {
 		return err
 	}

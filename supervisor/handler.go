@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -78,6 +80,7 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	resp.Epoch = v
 	switch {
 	case v.Relation == epoch.ClientNewer:
+		storeMax(&d.newerClient, v.Client)
 		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
 	case d.state().state == states.Running && d.otherBuild(req.ClientBuild):
 		go d.sendClientBuild(req.ClientBuild)
@@ -93,7 +96,11 @@ func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
 		// arrive in the spool and uploads them.
 		return &rpc.Response{OK: true, Upload: &rpc.UploadResult{}}
 	} else if s.Draining() || s == states.Stopped {
-		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
+		resp := rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
+		if s == states.EpochStale {
+			resp.Error.GivingWayTo = d.newerClient.Load()
+		}
+		return resp
 	}
 	es := make([]uploader.Entry, len(entries))
 	for i, e := range entries {
@@ -168,7 +175,22 @@ func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 	}
 	queued, inFlight := d.pool.Progress()
 	go d.send(states.StopRequested, reason)
-	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight, Pid: os.Getpid()}}
+	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight, Pid: os.Getpid(), Predecessor: d.drainingPredecessor()}}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
+}
+
+// drainingPredecessor is the pid of the daemon that handed over to this
+// one if it still runs (draining), else 0.
+func (d *Daemon) drainingPredecessor() int {
+	if in := d.o.Inherit; in != nil && in.From > 0 && syscall.Kill(in.From, 0) == nil {
+		return in.From
+	}
+	return 0
 }
 
 // status is the daemon's view of itself for `kache daemon status`.

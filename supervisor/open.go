@@ -141,7 +141,9 @@ func (d *Daemon) close() {
 	if c, ok := d.remote.(io.Closer); ok {
 		_ = c.Close() // idle HTTP connections of the S3 client
 	}
-	if d.ln != nil && !d.activated && d.successor == nil {
+	// A successor stopped before it was ready never served: the socket
+	// file belongs to the daemon that started it.
+	if d.ln != nil && !d.activated && d.successor == nil && (d.o.Inherit == nil || d.served) {
 		_ = os.Remove(d.o.Paths.Socket)
 	}
 	if d.keptLn != nil {
