@@ -126,9 +126,9 @@ type Daemon struct {
 	served       bool                // this daemon became ready: the socket file is its to remove
 	// handoverCancel cancels the hand-over goroutine (a stop overtook it).
 	handoverCancel context.CancelFunc
-	respawnDone  chan handoverResult
-	handoverErr  string // why the last hand-over failed; guarded by mu
-	newerClient  atomic.Int64 // the newest client epoch that asked for a hand-over
+	respawnDone    chan handoverResult
+	handoverErr    string       // why the last hand-over failed; guarded by mu
+	newerClient    atomic.Int64 // the newest client epoch that asked for a hand-over
 
 	done    chan struct{} // closed when the loop returns
 	report  uploader.DrainReport
