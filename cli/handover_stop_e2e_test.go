@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/testenv"
+	"github.com/kunobi-ninja/kache/rpc"
 )
 
 // Issue 16, defects 1 and 2: a stop during a hand-over, and chained
@@ -195,4 +197,39 @@ func TestHandoverE2ETwoInstallations(t *testing.T) {
 		t.Errorf("%d generations, %d of them exited for the newer installation: the older one's daemon must give way once, not again and again", len(gens), stale)
 	}
 	u.m.client(newer, cmdTimeout, "daemon", "stop")
+}
+
+// TestHandoverE2EHalfInstall (issue 16, defect 4): an installer copies
+// the client, then, a moment later, the daemon. The daemon waits for the
+// installation to settle and hands over once, to a successor that runs
+// the new daemon build and says so, with no client of the new build
+// needed to move it.
+func TestHandoverE2EHalfInstall(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	bin := r.copyBin("bin/kache", time.Now().Add(-time.Hour))
+	d := r.runDaemon(bin)
+	old := r.waitDaemon("daemon up", anyDaemon)
+	now := time.Now()
+	if err := copyInstall(filepath.Join(r.dir, "client-only", "x"), now); err != nil { // "kache" alone, beside nothing
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(r.dir, "client-only", "x"), bin); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the installer's gap between the two files: the test's input
+	build := otherBuild(t, filepath.Join(filepath.Dir(kacheBin), "kache-daemon"), filepath.Join(r.dir, "bin", "kache-daemon"), now)
+	next := r.waitDaemon("the successor running the new daemon", func(s *rpc.Status) bool { return s.Pid != old.Pid && s.Build == build })
+	if code := d.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("old daemon exit %d, want 0", code)
+	}
+	staysAt := time.Now().Add(time.Second)
+	lcWait(t, 2*time.Second, "a second of the successor serving", func() bool { return time.Now().After(staysAt) })
+	if st := r.daemonStatus(); st == nil || st.Pid != next.Pid {
+		t.Fatalf("the successor pid %d does not serve on: %+v", next.Pid, st)
+	}
+	if n := strings.Count(r.logText(), "to=handing_over"); n != 1 {
+		t.Errorf("%d hand-overs for one installation, want 1:\n%s", n, r.logText())
+	}
+	r.ok(bin, "daemon", "stop")
 }
