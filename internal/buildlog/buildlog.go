@@ -27,17 +27,20 @@ const (
 
 // Record is one line of builds.jsonl.
 type Record struct {
-	At      time.Time `json:"at"`
-	Tool    string    `json:"tool"` // "rustc" or "go"
-	Pid     int       `json:"pid,omitempty"`
-	Crate   string    `json:"crate,omitempty"`
-	Types   string    `json:"types,omitempty"` // crate types, comma-separated
-	Key     string    `json:"key,omitempty"`
-	Outcome string    `json:"outcome"`
-	Reason  string    `json:"reason,omitempty"`   // why passthrough, or why a remote check missed
-	Ms      float64   `json:"ms"`                 // wall time of the invocation
-	SavedMs float64   `json:"saved_ms,omitempty"` // the entry's compile time, on a hit
-	Exit    int       `json:"exit"`
+	At   time.Time `json:"at"`
+	Tool string    `json:"tool"` // "rustc" or "go"
+	Pid  int       `json:"pid,omitempty"`
+	// Cargo is the wrapper's parent, the cargo process that started it:
+	// the build this invocation belongs to (the monitor groups by it).
+	Cargo   int     `json:"cargo_pid,omitempty"`
+	Crate   string  `json:"crate,omitempty"`
+	Types   string  `json:"types,omitempty"` // crate types, comma-separated
+	Key     string  `json:"key,omitempty"`
+	Outcome string  `json:"outcome"`
+	Reason  string  `json:"reason,omitempty"`   // why passthrough, or why a remote check missed
+	Ms      float64 `json:"ms"`                 // wall time of the invocation
+	SavedMs float64 `json:"saved_ms,omitempty"` // the entry's compile time, on a hit
+	Exit    int     `json:"exit"`
 	// Inputs is the key's inputs by name → digest, on a miss, so why-miss
 	// can name what changed since the crate's previous entry.
 	Inputs map[string]string `json:"inputs,omitempty"`
@@ -59,8 +62,8 @@ type GoCounts struct {
 // Limit is the size past which the file is rotated to <path>.1.
 const Limit = 8 << 20
 
-// maxLine bounds one line on reading.
-const maxLine = 1 << 20
+// MaxLine bounds one line on reading: a longer one is skipped.
+const MaxLine = 1 << 20
 
 // Append writes r as one line. Lines under the pipe buffer size are
 // written with one write(2) on an O_APPEND descriptor, so concurrent
@@ -126,12 +129,12 @@ func readOne(path string, fn func(Record)) error {
 	}
 }
 
-// readLine returns the next line, or nil for one longer than maxLine.
+// readLine returns the next line, or nil for one longer than MaxLine.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) <= maxLine {
+		if len(line)+len(chunk) <= MaxLine {
 			line = append(line, chunk...)
 		} else {
 			line = line[:0:0]
