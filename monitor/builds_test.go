@@ -3,12 +3,15 @@ package monitor
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/buildlog"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
 // rec is one rustc record of cargo process cargo, ending now.
@@ -210,5 +213,36 @@ func TestBuildsNotRegular(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: Poll still blocked after 10 s", filepath.Base(p))
 		}
+	}
+}
+
+// TestBuildsConcurrentWriters: wrappers append while the monitor polls;
+// every record is counted once, none torn.
+func TestBuildsConcurrentWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "builds.jsonl")
+	b := NewBuilds(path)
+	b.Poll()
+	const writers, each = 4, 200
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if err := buildlog.Append(path, rec(42, "w"+strconv.Itoa(w), buildlog.LocalHit)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var cur *Build
+	testenv.WaitFor(t, 30*time.Second, "every record counted", func() bool {
+		cur, _ = b.Poll()
+		return cur != nil && cur.Invocations >= writers*each
+	})
+	wg.Wait()
+	if cur, _ = b.Poll(); cur.Invocations != writers*each || cur.LocalHits != writers*each {
+		t.Fatalf("counted %d of %d records", cur.Invocations, writers*each)
 	}
 }

@@ -29,12 +29,13 @@ func TestStoreDiskFull(t *testing.T) {
 	r.cargo(ws, false, "build")
 	plainOut, plainDeps := appOut(r, ws), deps(t, ws)
 
+	var cargos []int
 	t.Run("store disk full", func(t *testing.T) {
 		store := filepath.Join(r.cacheDir, "store")
 		must(t, os.MkdirAll(store, 0o700))
 		testenv.MountTmpfs(t, store, "1m")
 		testenv.FillUp(t, store, ".filler")
-		fullBuild(t, r, ws, plainOut, plainDeps)
+		cargos = append(cargos, fullBuild(t, r, ws, plainOut, plainDeps))
 		checkNoEntries(t, store)
 	})
 
@@ -47,14 +48,19 @@ func TestStoreDiskFull(t *testing.T) {
 		must(t, os.MkdirAll(store, 0o700))
 		testenv.Reserve(t, filepath.Join(r.cacheDir, "builds.jsonl"), 256<<10)
 		testenv.FillUp(t, mnt, ".filler")
-		fullBuild(t, r, ws, plainOut, plainDeps)
+		cargos = append(cargos, fullBuild(t, r, ws, plainOut, plainDeps))
 		checkNoEntries(t, store)
 	})
+	if len(cargos) == 2 && cargos[0] == cargos[1] {
+		t.Errorf("two cargo builds recorded with one cargo_pid %d", cargos[0])
+	}
 }
 
 // fullBuild builds ws from clean through kache on a full disk and checks
-// the build against one without kache and the records kache left.
-func fullBuild(t *testing.T, r *rig, ws, plainOut string, plainDeps map[string]string) {
+// the build against one without kache and the records kache left, which
+// all name one cargo process (the build, as the monitor groups it); it
+// returns that process's pid.
+func fullBuild(t *testing.T, r *rig, ws, plainOut string, plainDeps map[string]string) int {
 	t.Helper()
 	r.cargo(ws, false, "clean")
 	out := r.cargo(ws, true, "build")
@@ -69,7 +75,14 @@ func fullBuild(t *testing.T, r *rig, ws, plainOut string, plainDeps map[string]s
 	if n[buildlog.Miss] < 25 || n[buildlog.LocalHit]+n[buildlog.RemoteHit] != 0 {
 		t.Errorf("on a full disk: %v, want every cacheable crate compiled (cargo said:\n%s)", n, out)
 	}
+	cargo := 0
 	for i, rec := range recs {
+		if cargo == 0 {
+			cargo = rec.Cargo
+		}
+		if rec.Cargo == 0 || rec.Cargo != cargo {
+			t.Errorf("%s: cargo_pid %d, the build's first record says %d", rec.Crate, rec.Cargo, cargo)
+		}
 		if rec.Crate == "" || rec.Outcome != buildlog.Miss {
 			continue
 		}
@@ -80,6 +93,7 @@ func fullBuild(t *testing.T, r *rig, ws, plainOut string, plainDeps map[string]s
 			t.Errorf("%s: reason %q, want not stored for want of space", rec.Crate, rec.Reason)
 		}
 	}
+	return cargo
 }
 
 // checkNoEntries: the full store holds no entry and no temp directory.

@@ -30,8 +30,9 @@ type Record struct {
 	At   time.Time `json:"at"`
 	Tool string    `json:"tool"` // "rustc" or "go"
 	Pid  int       `json:"pid,omitempty"`
-	// Cargo is the wrapper's parent, the cargo process that started it:
-	// the build this invocation belongs to (the monitor groups by it).
+	// Cargo is the cargo process the wrapper ran under (its parent, or
+	// the nearest ancestor named cargo when a build script ran it): the
+	// build this invocation belongs to (the monitor groups by it).
 	Cargo   int     `json:"cargo_pid,omitempty"`
 	Crate   string  `json:"crate,omitempty"`
 	Types   string  `json:"types,omitempty"` // crate types, comma-separated
