@@ -1,7 +1,8 @@
 // Package monitor is `kache monitor`: what the daemon is doing, from the
 // daemon when it answers and from the files on disk when it does not (the
 // store, the spool, the events log, the lifecycle history, the state and
-// exit records), so every view stays filled while it is offline. It only
+// exit records, the wrappers' builds.jsonl), so every view stays filled
+// while it is offline. It only
 // reads: it never starts, stops or restarts the daemon, and it asks with
 // client epoch 0 so that no request of its own can make a daemon restart
 // for a newer binary. It is linked only by kache-monitor, so the client
