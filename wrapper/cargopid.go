@@ -12,8 +12,10 @@ import (
 // (a build script probing rustc through the wrapper, as autocfg does,
 // sits between), else the parent. It reads /proc; elsewhere it is the
 // parent.
-func cargoPid() int {
-	ppid := os.Getppid()
+func cargoPid() int { return cargoAbove(os.Getppid()) }
+
+// cargoAbove is ppid or the nearest ancestor of it named cargo.
+func cargoAbove(ppid int) int {
 	for pid, i := ppid, 0; pid > 1 && i < 4; i++ {
 		comm, parent, ok := procStat(pid)
 		if !ok {
