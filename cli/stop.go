@@ -113,6 +113,9 @@ func printExit(env *Env, p config.Paths) {
 		return
 	}
 	fmt.Fprintf(env.Stdout, "kache daemon stopped (pid %d): drained %d uploads, %d left for the next start\n", rec.Pid, rec.Drained, rec.Left)
+	if rec.RemoteDown {
+		fmt.Fprintf(env.Stdout, "the remote is unreachable, so the drain did not wait: the %d uploads left stay in %s and go when a daemon next reaches it\n", rec.Left, p.SpoolDir())
+	}
 }
 
 // daemonAlive: the process pid exists while the run lock is held (by it,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kunobi-ninja/kache/internal/epoch"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -145,10 +146,25 @@ func (d *Daemon) prefetch(keys []string) *rpc.Response {
 	return rpc.OKResponse()
 }
 
+// maxReason bounds a shutdown reason a client sends: it is written to the
+// log, the state file and the history, which must not grow by megabytes.
+const maxReason = 256
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 	reason := "shutdown requested"
 	if a != nil && a.Reason != "" {
-		reason = a.Reason
+		reason = clip(a.Reason, maxReason)
 	}
 	queued, inFlight := d.pool.Progress()
 	go d.send(states.StopRequested, reason)

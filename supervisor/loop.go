@@ -141,7 +141,11 @@ func (d *Daemon) stopSignals() {
 }
 
 func drainCause(r uploader.DrainReport) string {
-	return "drained " + itoa(r.Drained) + " uploads, " + itoa(r.Left) + " left for the next start"
+	s := "drained " + itoa(r.Drained) + " uploads, " + itoa(r.Left) + " left for the next start"
+	if r.RemoteDown {
+		s += " (the remote is unreachable: the drain ended at once)"
+	}
+	return s
 }
 
 // finish writes the exit record and maps how the machine got to Stopped
@@ -151,7 +155,8 @@ func (d *Daemon) finish() error {
 		d.abortDrain()
 	}
 	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
-		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
+		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause,
+		RemoteDown: d.report.RemoteDown}
 	if d.forced { // counted now, not from the pool's cached count: the drain was cut short
 		rec.Left = spool.Count(d.o.Paths.SpoolDir())
 	}
