@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"syscall"
 
 	"github.com/kunobi-ninja/kache/internal/buildlog"
+	"github.com/kunobi-ninja/kache/internal/regfile"
 )
 
 const (
@@ -41,7 +41,7 @@ type fileID struct{ dev, ino uint64 }
 func (t *tail) poll(fn func(buildlog.Record)) error {
 	first := !t.seen
 	t.seen = true
-	f, fi, err := openRegular(t.path)
+	f, fi, err := regfile.Open(t.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -86,7 +86,7 @@ func (t *tail) restart(id fileID, off int64) {
 // readOld reads on in the file read so far, if <path>.1 is it (rotated
 // away) and holds more; it reports whether it read anything.
 func (t *tail) readOld(fn func(buildlog.Record)) bool {
-	f, fi, err := openRegular(t.path + ".1")
+	f, fi, err := regfile.Open(t.path + ".1")
 	if err != nil {
 		return false
 	}
@@ -96,23 +96,6 @@ func (t *tail) readOld(fn func(buildlog.Record)) bool {
 	}
 	_ = t.read(f, fi.Size(), fn)
 	return true
-}
-
-// openRegular opens path for reading if it is a regular file.
-func openRegular(path string) (*os.File, os.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file (%s): not read", path, fi.Mode().Type())
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, fi, nil
 }
 
 func idOf(fi os.FileInfo) fileID {

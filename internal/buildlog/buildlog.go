@@ -7,13 +7,13 @@
 package buildlog
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 )
 
 // Outcomes of one invocation.
@@ -76,7 +76,7 @@ func Append(path string, r Record) error {
 		return err
 	}
 	b = append(b, '\n')
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	f, err := regfile.OpenAppend(path, 0o600)
 	if err != nil {
 		return err
 	}
@@ -84,9 +84,6 @@ func Append(path string, r Record) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return errors.New("builds log is not a regular file")
 	}
 	if fi.Size() > Limit {
 		_ = os.Rename(path, path+".1") // one writer wins; the others append to the renamed file once more
@@ -107,41 +104,15 @@ func Read(path string, fn func(Record)) error {
 }
 
 func readOne(path string, fn func(Record)) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return errors.New("builds log is not a regular file")
-	}
-	br := bufio.NewReaderSize(io.LimitReader(f, 4*Limit), 64<<10)
-	for {
-		line, err := readLine(br)
-		if len(line) > 0 {
-			var r Record
-			if json.Unmarshal(line, &r) == nil {
-				fn(r)
-			}
+	return regfile.Lines(io.LimitReader(f, 4*Limit), MaxLine, func(line []byte) {
+		var r Record
+		if json.Unmarshal(line, &r) == nil {
+			fn(r)
 		}
-		if err != nil {
-			return nil
-		}
-	}
-}
-
-// readLine returns the next line, or nil for one longer than MaxLine.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) <= MaxLine {
-			line = append(line, chunk...)
-		} else {
-			line = line[:0:0]
-		}
-		if err != bufio.ErrBufferFull {
-			return line, err
-		}
-	}
+	})
 }
