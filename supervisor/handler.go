@@ -27,6 +27,8 @@ const defaultCheckDeadline = 3 * time.Second
 func (d *Daemon) answer(ctx context.Context, req *rpc.Request) *rpc.Response {
 	if !observing(req.Op) {
 		d.onRequest()
+	} else {
+		d.trim.activity() // not activity, but it maps code in: trim it again once quiet
 	}
 	resp := d.handle(ctx, req)
 	if resp != nil {

@@ -102,7 +102,7 @@ func (d *Daemon) startPool(ctx context.Context) error {
 	p := d.o.Paths
 	d.pool = uploader.NewPool(uploader.Options{Remote: remote, SpoolDir: p.SpoolDir(), FailedDir: p.FailedDir(),
 		StoreDir: p.StoreDir(), EventsFile: p.EventsFile(), Workers: d.o.Config.S3.Concurrency, Log: d.o.Log,
-		Worked: d.trim.activity})
+		Worked: d.onWork})
 	if err := d.pool.Start(ctx); err != nil {
 		return fmt.Errorf("start uploads from %s: %w", p.SpoolDir(), err)
 	}
