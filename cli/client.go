@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/cachekey"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -39,7 +40,7 @@ func runCheck(ctx context.Context, env *Env, key string, deadline time.Duration)
 		fmt.Fprintf(env.Stderr, "kache: miss: %v\n", err)
 		return quiet(ErrMiss)
 	}
-	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), DialTimeout: 100 * time.Millisecond}}
+	w := &daemonctl.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), DialTimeout: 100 * time.Millisecond}}
 	defer w.Client.Close()
 	found, why := w.RemoteCheck(ctx, key, deadline)
 	driftWarning(ctx, env, p, w.Client.SeenConfig)
@@ -69,7 +70,7 @@ func prefetchCommand(env *Env) *ucli.Command {
 					return usagef("%v", err)
 				}
 			}
-			return runOffline(c.Context, env, "prefetch", func(ctx context.Context, w *rpc.Wrapper) (bool, error) {
+			return runOffline(c.Context, env, "prefetch", func(ctx context.Context, w *daemonctl.Wrapper) (bool, error) {
 				return w.Prefetch(ctx, keys)
 			})
 		},
@@ -86,7 +87,7 @@ func buildStartedCommand(env *Env) *ucli.Command {
 			if id == "" {
 				id = time.Now().UTC().Format("20060102T150405.000000000")
 			}
-			return runOffline(c.Context, env, "build-started", func(ctx context.Context, w *rpc.Wrapper) (bool, error) {
+			return runOffline(c.Context, env, "build-started", func(ctx context.Context, w *daemonctl.Wrapper) (bool, error) {
 				return w.BuildStarted(ctx, id)
 			})
 		},
@@ -94,12 +95,12 @@ func buildStartedCommand(env *Env) *ucli.Command {
 }
 
 // runOffline runs a call that is skipped while the daemon is offline.
-func runOffline(ctx context.Context, env *Env, what string, call func(context.Context, *rpc.Wrapper) (bool, error)) error {
+func runOffline(ctx context.Context, env *Env, what string, call func(context.Context, *daemonctl.Wrapper) (bool, error)) error {
 	p, err := env.wrapperPaths()
 	if err != nil {
 		return err
 	}
-	w := &rpc.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), Build: env.build}}
+	w := &daemonctl.Wrapper{Client: &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), Build: env.build}}
 	defer w.Client.Close()
 	skipped, err := call(ctx, w)
 	switch {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
@@ -127,31 +128,30 @@ func flushSnapshot(p config.Paths, since time.Time) []*flushItem {
 // passes, starting the daemon first if any is pending. An intent gone
 // from the spool failed if failed/ records it since it was written, else
 // the daemon removed it once the remote confirmed it.
-func flushWait(ctx context.Context, w *rpc.Wrapper, p config.Paths, items []*flushItem, deadline time.Time) error {
+func flushWait(ctx context.Context, w *daemonctl.Wrapper, p config.Paths, items []*flushItem, deadline time.Time) error {
 	if pending(items) == 0 {
 		return nil
 	}
 	if err := ensureServing(ctx, w); err != nil {
 		return withDaemonLog(p, err)
 	}
-	for pending(items) > 0 && time.Now().Before(deadline) {
+	err := daemonctl.Until(ctx, daemonctl.Real, flushPoll, max(time.Until(deadline), time.Nanosecond), func() bool {
 		for _, it := range items {
 			if it.Status == "pending" {
 				settle(p, it)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(flushPoll):
-		}
+		return pending(items) == 0
+	})
+	if errors.Is(err, daemonctl.ErrTimeout) {
+		return nil // what is still pending is reported as such (exit 5)
 	}
-	return nil
+	return err
 }
 
 // ensureServing starts the daemon (through the crash-loop breaker) if none
 // answers, and refuses to wait on one with no remote.
-func ensureServing(ctx context.Context, w *rpc.Wrapper) error {
+func ensureServing(ctx context.Context, w *daemonctl.Wrapper) error {
 	st, err := w.Client.Status(ctx)
 	if rpc.Offline(err) {
 		if serr := w.StartGuarded(ctx); serr != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -17,7 +18,7 @@ import (
 // The read-back is bounded by flush's own deadline, not by the client's
 // default call timeout; what it could not read back in time is pending
 // (exit 5), so flush ends only with its documented codes.
-func confirm(ctx context.Context, w *rpc.Wrapper, items []*flushItem, deadline time.Time) error {
+func confirm(ctx context.Context, w *daemonctl.Wrapper, items []*flushItem, deadline time.Time) error {
 	var keys []string
 	byKey := map[string]*flushItem{}
 	for _, it := range items {

@@ -211,14 +211,20 @@ func TestHandoverE2EHalfInstall(t *testing.T) {
 	d := r.runDaemon(bin)
 	old := r.waitDaemon("daemon up", anyDaemon)
 	now := time.Now()
-	if err := copyInstall(filepath.Join(r.dir, "client-only", "x"), now); err != nil { // "kache" alone, beside nothing
+	// Both new files are staged first, so the gap between their renames is
+	// the test's input alone, even on a loaded machine.
+	staged := filepath.Join(r.dir, "staged")
+	if err := copyInstall(filepath.Join(staged, "x"), now); err != nil { // "kache" alone, as x
 		t.Fatal(err)
 	}
-	if err := os.Rename(filepath.Join(r.dir, "client-only", "x"), bin); err != nil {
+	build := otherBuild(t, filepath.Join(filepath.Dir(kacheBin), "kache-daemon"), filepath.Join(staged, "kache-daemon"), now)
+	if err := os.Rename(filepath.Join(staged, "x"), bin); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the installer's gap between the two files: the test's input
-	build := otherBuild(t, filepath.Join(filepath.Dir(kacheBin), "kache-daemon"), filepath.Join(r.dir, "bin", "kache-daemon"), now)
+	if err := os.Rename(filepath.Join(staged, "kache-daemon"), filepath.Join(r.dir, "bin", "kache-daemon")); err != nil {
+		t.Fatal(err)
+	}
 	next := r.waitDaemon("the successor running the new daemon", func(s *rpc.Status) bool { return s.Pid != old.Pid && s.Build == build })
 	if code := d.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("old daemon exit %d, want 0", code)

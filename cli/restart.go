@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/epoch"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/restart"
@@ -69,22 +70,20 @@ type restarter struct {
 // diagnose says why the restart is needed, for the output and the restart
 // record, and which pid the old daemon had.
 func (r *restarter) diagnose(ctx context.Context) (string, int) {
-	c := &rpc.Client{Socket: r.p.Socket, Epoch: r.epoch, CallTimeout: statusTimeout}
-	defer c.Close()
-	st, err := c.Status(ctx)
-	rec, recErr := statefile.ReadState(r.p.StateFile())
-	r.ask = err == nil
+	h := daemonctl.Probe(ctx, r.p, r.epoch, statusTimeout)
+	r.ask = h.Answers()
 	switch {
-	case err == nil && epoch.Relation(r.epoch, st.Epoch) == epoch.ClientNewer:
-		return "the daemon runs an older kache binary", st.Pid
-	case err == nil:
-		return "requested (the daemon was healthy)", st.Pid
-	case runlock.LockHeld(r.p.RunLock()) && rpc.IsNotRunning(err):
-		return "the daemon holds its lock but its socket is gone", rec.Pid
-	case runlock.LockHeld(r.p.RunLock()):
-		return "the daemon did not answer within " + statusTimeout.String() + " (stopped or wedged)", rec.Pid
-	case recErr == nil:
-		return "stale files left by a daemon that died", rec.Pid
+	case h.Answers() && epoch.Relation(r.epoch, h.Status.Epoch) == epoch.ClientNewer:
+		return "the daemon runs an older kache binary", h.Pid
+	case h.Answers():
+		return "requested (the daemon was healthy)", h.Pid
+	case h.Health == daemonctl.SocketGone:
+		return "the daemon holds its lock but its socket is gone", h.Pid
+	case h.Health == daemonctl.Wedged:
+		return "the daemon did not answer within " + statusTimeout.String() + " (stopped or wedged)", h.Pid
+	}
+	if h.State != nil {
+		return "stale files left by a daemon that died", h.Pid
 	}
 	return "no daemon was running", 0
 }
@@ -104,19 +103,17 @@ func (r *restarter) Kickstart(ctx context.Context) error {
 	if err := service.Restart(ctx, r.svc); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, kickstartWait)
-	defer cancel()
-	for {
-		if st := runningStatus(ctx, r.env, r.p); st != nil && st.Pid != r.oldPid && st.Epoch == r.epoch {
+	err := daemonctl.Until(ctx, daemonctl.Real, 50*time.Millisecond, kickstartWait, func() bool {
+		st := runningStatus(ctx, r.env, r.p)
+		if st != nil && st.Pid != r.oldPid && st.Epoch == r.epoch {
 			r.newPid = st.Pid
-			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no fresh daemon answered within %s of the kickstart", kickstartWait)
-		case <-time.After(50 * time.Millisecond):
-		}
+		return r.newPid != 0
+	})
+	if err != nil {
+		return fmt.Errorf("no fresh daemon answered within %s of the kickstart", kickstartWait)
 	}
+	return nil
 }
 
 // Spawn starts a fresh daemon as `daemon start` does.
@@ -169,14 +166,7 @@ const lockReleaseWait = time.Second
 
 // lockFreed waits up to d for nobody to hold the lock at path.
 func lockFreed(ctx context.Context, path string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for runlock.LockHeld(path) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
+	return daemonctl.Until(ctx, daemonctl.Real, 20*time.Millisecond, d, func() bool { return !runlock.LockHeld(path) }) == nil
 }
 
 // killAll stops every daemon for this socket that runs now.
@@ -254,16 +244,5 @@ func sameProcess(pi procid.ProcInfo, socket string) bool {
 }
 
 func waitExit(ctx context.Context, pi procid.ProcInfo, socket string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if !sameProcess(pi, socket) {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return !sameProcess(pi, socket)
+	return daemonctl.Until(ctx, daemonctl.Real, 20*time.Millisecond, d, func() bool { return !sameProcess(pi, socket) }) == nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/logtail"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/safesocket"
@@ -93,18 +94,13 @@ func startManaged(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 		fmt.Fprintf(env.Stderr, "kache: the service manager did not start the daemon (%v); starting it directly\n", err)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, managedStartWait) // leave time to spawn one instead
-	defer cancel()
-	for ctx.Err() == nil {
-		if st := runningStatus(ctx, env, p); st != nil {
-			return st
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
+	var st *rpc.Status
+	// Bounded to leave time to spawn one instead.
+	_ = daemonctl.Until(ctx, daemonctl.Real, 10*time.Millisecond, managedStartWait, func() bool {
+		st = runningStatus(ctx, env, p)
+		return st != nil
+	})
+	return st
 }
 
 // runningStatus is the status of a daemon that answers and is running
@@ -124,18 +120,16 @@ func runningStatus(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 // nil once it has gone, so a fresh one can be spawned).
 func waitOldDaemon(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
 	prog := newProgress(env.Stderr)
-	for runlock.LockHeld(p.RunLock()) {
-		if st := runningStatus(ctx, env, p); st != nil {
-			return st
+	var st *rpc.Status
+	_ = daemonctl.Until(ctx, daemonctl.Real, 50*time.Millisecond, 0, func() bool {
+		if !runlock.LockHeld(p.RunLock()) {
+			return true
 		}
+		st = runningStatus(ctx, env, p)
 		prog.show("waiting for the daemon holding " + p.RunLock() + " to become ready or exit")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
+		return st != nil
+	})
+	return st
 }
 
 // spawnDaemon starts kache-daemon in the background and waits for it to

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/epoch"
 	"github.com/kunobi-ninja/kache/internal/install"
-	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
@@ -135,37 +135,29 @@ func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	r := &statusReport{Binary: binaryInfo{env.Version, epoch, install.Build(env.Exe), env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
 		ShortSocket: p.ShortSocket,
 		Service:     service.Status(serviceOptions(env, p))}
-	c := &rpc.Client{Socket: p.Socket, Epoch: epoch, CallTimeout: statusTimeout}
-	defer c.Close()
-	st, err := c.Status(ctx)
-	if err == nil {
+	h := daemonctl.Probe(ctx, p, epoch, statusTimeout)
+	if st := h.Status; st != nil {
 		r.Running, r.Daemon = true, st
 		r.Epoch = noteEpoch(epoch, st.Epoch)
 		r.ConfigDrift = noteConfig(env, st)
 	} else {
-		r.Problem = diagnose(p, err)
+		r.Problem = diagnose(p, h)
 	}
-	if rec, err := statefile.ReadState(p.StateFile()); err == nil && !r.Running {
-		r.StateFile = &rec
-	}
-	if rec, err := statefile.ReadExit(p.ExitFile()); err == nil {
-		r.LastExit = &rec
-	}
+	r.StateFile, r.LastExit = h.State, h.Exit
 	r.Autostart = readAutostart(p, epoch)
 	return r
 }
 
 // diagnose explains why the daemon did not answer; "" means plainly not
 // running (no lock holder, no socket).
-func diagnose(p config.Paths, err error) string {
-	held := runlock.LockHeld(p.RunLock())
-	switch {
-	case held && rpc.IsNotRunning(err):
+func diagnose(p config.Paths, h daemonctl.Report) string {
+	switch h.Health {
+	case daemonctl.SocketGone:
 		return "a process holds the run lock " + p.RunLock() + " but the socket does not accept connections (socket file deleted?): run `kache daemon restart`"
-	case held:
-		return fmt.Sprintf("the daemon holds the run lock but did not answer within %s (%v): it may be stopped or wedged; run `kache daemon restart`", statusTimeout, err)
-	case !rpc.IsNotRunning(err):
-		return fmt.Sprintf("something answers on %s but not as a kache daemon (%v)", p.Socket, err)
+	case daemonctl.Wedged:
+		return fmt.Sprintf("the daemon holds the run lock but did not answer within %s (%v): it may be stopped or wedged; run `kache daemon restart`", statusTimeout, h.Err)
+	case daemonctl.Foreign:
+		return fmt.Sprintf("something answers on %s but not as a kache daemon (%v)", p.Socket, h.Err)
 	}
 	return ""
 }

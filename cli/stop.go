@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -35,14 +37,14 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	case timeout == 0:
 		timeout = stopTimeout(env)
 	}
-	res, err := askStop(ctx, env, p)
+	var res *rpc.ShutdownResult
 	// A daemon that holds its run lock without a socket that answers is
 	// starting (not bound yet) or exiting (socket gone): wait, bounded,
 	// for it to answer or to let go of the lock, instead of failing.
-	for deadline := time.Now().Add(min(timeout, startTimeout)); rpc.IsNotRunning(err) && runlock.LockHeld(p.RunLock()) && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
+	_ = daemonctl.Until(ctx, daemonctl.Real, 50*time.Millisecond, min(timeout, startTimeout), func() bool {
 		res, err = askStop(ctx, env, p)
-	}
+		return !rpc.IsNotRunning(err) || !runlock.LockHeld(p.RunLock())
+	})
 	switch {
 	case rpc.IsNotRunning(err) && !runlock.LockHeld(p.RunLock()):
 		fmt.Fprintln(env.Stdout, "no kache daemon running")
@@ -75,27 +77,25 @@ func askStop(ctx context.Context, env *Env, p config.Paths) (*rpc.ShutdownResult
 // watches the process, not the run lock: a successor waiting for the lock
 // takes it the moment the old daemon releases it.
 func waitGone(ctx context.Context, env *Env, p config.Paths, pid int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	prog := newProgress(env.Stdout)
 	live := newDrainLine(env, p) // on a terminal's stderr: one live line instead
 	defer live.done()
-	for daemonAlive(p, pid) {
-		if time.Now().After(deadline) {
-			live.done()
-			return withDaemonLog(p, fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout))
+	err := daemonctl.Until(ctx, daemonctl.Real, 25*time.Millisecond, timeout, func() bool {
+		if !daemonAlive(p, pid) {
+			return true
 		}
 		if live != nil {
 			live.show(ctx)
 		} else {
 			prog.show(drainProgress(ctx, p))
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(25 * time.Millisecond):
-		}
+		return false
+	})
+	if errors.Is(err, daemonctl.ErrTimeout) {
+		live.done()
+		return withDaemonLog(p, fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout))
 	}
-	return nil
+	return err
 }
 
 // drainProgress asks the draining daemon (it still answers status) how

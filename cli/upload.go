@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/safesocket"
 	"github.com/kunobi-ninja/kache/internal/spawn"
@@ -138,7 +139,7 @@ func runUpload(ctx context.Context, env *Env, entries []spool.Entry, quietOK boo
 	env.startedBy = "auto:upload"
 	w := newWrapper(env, p, epoch)
 	defer w.Client.Close()
-	var out rpc.UploadOutcome
+	var out daemonctl.UploadOutcome
 	handed := 0
 	for chunk := range slices.Chunk(entries, uploadChunk) {
 		abs, err := spool.WriteIntents(p.SpoolDir(), chunk, epoch)
@@ -168,7 +169,7 @@ func wireEntries(es []spool.Entry) []rpc.UploadEntry {
 
 // reportUpload tells the user where the entries went. It never fails: the
 // intents are in the spool whatever became of the daemon.
-func reportUpload(env *Env, p config.Paths, n, handed int, out rpc.UploadOutcome, quietOK bool) error {
+func reportUpload(env *Env, p config.Paths, n, handed int, out daemonctl.UploadOutcome, quietOK bool) error {
 	switch {
 	case out.Kept != nil:
 		fmt.Fprintf(env.Stderr, "kache: warning: %d upload(s) kept in %s for the next daemon: %v\n", n-handed, p.SpoolDir(), out.Kept)
@@ -191,8 +192,8 @@ func printQueued(env *Env, handed int) {
 
 // newWrapper is the wrapper-side client: auto-start through the crash-loop
 // breaker, for uploads only.
-func newWrapper(env *Env, p config.Paths, epoch int64) *rpc.Wrapper {
-	return &rpc.Wrapper{
+func newWrapper(env *Env, p config.Paths, epoch int64) *daemonctl.Wrapper {
+	return &daemonctl.Wrapper{
 		Client: &rpc.Client{Socket: p.Socket, Epoch: epoch, Build: env.build},
 		Start: func(ctx context.Context) error {
 			_, _, err := ensureDaemon(ctx, env, p, startTimeout)

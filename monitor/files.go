@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/regfile"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -99,17 +100,13 @@ func recentEvents(path string, n int) []Event {
 	return ring
 }
 
-// offline explains a daemon that did not answer, after the lifecycle
-// document's table of symptoms and likely causes.
-func offline(src Source) *Offline {
-	p := src.Paths
-	o := &Offline{}
-	if rec, err := statefile.ReadExit(p.ExitFile()); err == nil {
-		o.LastExit = &rec
-	}
-	held := runlock.LockHeld(p.RunLock())
-	if rec, err := statefile.ReadState(p.StateFile()); err == nil && held {
-		o.StateFile = &rec
+// offline explains a daemon that did not answer (the probe h), after the
+// lifecycle document's table of symptoms and likely causes.
+func offline(src Source, h daemonctl.Report) *Offline {
+	o := &Offline{LastExit: h.Exit}
+	held := h.Health == daemonctl.SocketGone || h.Health == daemonctl.Wedged
+	if held {
+		o.StateFile = h.State
 	}
 	switch {
 	case o.LastExit != nil && o.LastExit.Reason == "epoch_stale" && time.Since(o.LastExit.At) < 30*time.Second:

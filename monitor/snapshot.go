@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
@@ -111,9 +112,8 @@ const (
 // askTimeout, and the files in every case.
 func Gather(ctx context.Context, src Source) Snapshot {
 	s := Snapshot{At: time.Now(), Binary: src.Binary}
-	ask(ctx, src.Paths, &s)
-	if !s.Online {
-		s.Offline = offline(src)
+	if h := ask(ctx, src.Paths, &s); !s.Online {
+		s.Offline = offline(src, h)
 	}
 	if s.Totals == nil {
 		if t, err := totals.Load(totals.File(src.Paths.CacheDir)); err == nil && !t.UpdatedAt.IsZero() {
@@ -132,16 +132,18 @@ func Gather(ctx context.Context, src Source) Snapshot {
 // BuildsFile is the wrappers' log of invocations.
 func BuildsFile(p config.Paths) string { return filepath.Join(p.CacheDir, "builds.jsonl") }
 
-// ask asks the daemon for its status and counters, with epoch 0.
-func ask(ctx context.Context, p config.Paths, s *Snapshot) {
+// ask probes the daemon (daemonctl.Probe, with epoch 0) and, if it
+// answers, asks for its counters too.
+func ask(ctx context.Context, p config.Paths, s *Snapshot) daemonctl.Report {
 	ctx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
+	h := daemonctl.Probe(ctx, p, 0, askTimeout)
+	st := h.Status
+	if st == nil {
+		return h
+	}
 	c := &rpc.Client{Socket: p.Socket, DialTimeout: askTimeout, CallTimeout: askTimeout}
 	defer c.Close()
-	st, err := c.Status(ctx)
-	if err != nil {
-		return
-	}
 	s.Online, s.Daemon = true, st
 	for _, u := range st.Queue.Uploading {
 		s.Uploading = append(s.Uploading, Flight{Key: u.Key, Bytes: spool.SourceSize(u.Path), Sent: u.Sent, Since: u.Since})
@@ -149,4 +151,5 @@ func ask(ctx context.Context, p config.Paths, s *Snapshot) {
 	if stats, err := c.Stats(ctx); err == nil {
 		s.Stats, s.Totals = stats, stats.Totals
 	}
+	return h
 }

@@ -99,3 +99,10 @@ func noAnswerError(socket string, op Op, timeout time.Duration) error {
 	return fmt.Errorf("%w at %s to %q within %s (%w): it may be stuck; run `kache daemon restart` if this persists",
 		ErrNoAnswer, socket, op, timeout, context.DeadlineExceeded)
 }
+
+// Offline reports whether err means "no daemon to talk to": not running,
+// or draining toward its exit.
+func Offline(err error) bool {
+	var e *Error
+	return IsNotRunning(err) || (errors.As(err, &e) && e.Kind == ErrShuttingDown)
+}

@@ -1,13 +1,14 @@
-package rpc
+package daemonctl
 
 import (
 	"context"
 	"errors"
+	"github.com/kunobi-ninja/kache/rpc"
 	"math/rand/v2"
 	"time"
 )
 
-// Wrapper applies the build wrapper's offline rules on top of Client. The
+// Wrapper applies the build wrapper's offline rules on top of rpc.Client. The
 // wrapper sits on the build's critical path, so none of these calls ever
 // fails a build:
 //   - RemoteCheck never starts the daemon: offline is an immediate miss;
@@ -15,7 +16,7 @@ import (
 //     intent already written to the spool waits for the next daemon;
 //   - Prefetch and BuildStarted are skipped while the daemon is offline.
 type Wrapper struct {
-	Client *Client
+	Client *rpc.Client
 	// Start starts a daemon and returns once it answers. Nil: never start.
 	Start func(ctx context.Context) error
 	// Breaker guards Start against a crash loop; nil: no breaker.
@@ -38,13 +39,6 @@ type StartBreaker interface {
 	Record(err error)
 }
 
-// Offline reports whether err means "no daemon to talk to": not running,
-// or draining toward its exit.
-func Offline(err error) bool {
-	var e *Error
-	return IsNotRunning(err) || (errors.As(err, &e) && e.Kind == ErrShuttingDown)
-}
-
 // RemoteCheck asks for key with the given deadline. Offline or any error is
 // a miss, with the reason returned for the caller's stderr.
 func (w *Wrapper) RemoteCheck(ctx context.Context, key string, deadline time.Duration) (found bool, reason error) {
@@ -65,10 +59,10 @@ type UploadOutcome struct {
 
 // Upload sends entries whose intents are already in the spool, starting
 // the daemon if it is offline, with bounded, jittered retries.
-func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutcome {
+func (w *Wrapper) Upload(ctx context.Context, entries []rpc.UploadEntry) UploadOutcome {
 	var out UploadOutcome
 	res, err := w.Client.Upload(ctx, entries)
-	for try := 0; KindOf(err) == ErrBusy && try < w.tries(); try++ {
+	for try := 0; rpc.KindOf(err) == rpc.ErrBusy && try < w.tries(); try++ {
 		// At its connection or buffer cap: a moment later it has room.
 		sleepJitter(ctx, try)
 		res, err = w.Client.Upload(ctx, entries)
@@ -79,7 +73,7 @@ func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutco
 		out.HandedOff = true
 		return out
 	}
-	if KindOf(err) == ErrShuttingDown && w.Handoff != nil {
+	if rpc.KindOf(err) == rpc.ErrShuttingDown && w.Handoff != nil {
 		// A draining daemon can take up to its drain timeout to exit; the
 		// build must not wait for it.
 		if err = w.Handoff(ctx); err == nil {
@@ -87,14 +81,14 @@ func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutco
 			return out
 		}
 	}
-	for try := 0; err != nil && Offline(err) && try < w.tries(); try++ {
+	for try := 0; err != nil && rpc.Offline(err) && try < w.tries(); try++ {
 		if serr := w.start(ctx); serr != nil {
 			err = serr
 			break
 		}
 		out.Started = true
 		res, err = w.Client.Upload(ctx, entries)
-		if err != nil && Offline(err) {
+		if err != nil && rpc.Offline(err) {
 			sleepJitter(ctx, try)
 		}
 	}
@@ -108,8 +102,8 @@ func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutco
 
 // givingWayTo is the epoch a shutting-down daemon exits for, or 0.
 func givingWayTo(err error) int64 {
-	var e *Error
-	if errors.As(err, &e) && e.Kind == ErrShuttingDown {
+	var e *rpc.Error
+	if errors.As(err, &e) && e.Kind == rpc.ErrShuttingDown {
 		return e.GivingWayTo
 	}
 	return 0
@@ -156,7 +150,7 @@ func sleepJitter(ctx context.Context, try int) {
 // Prefetch asks for keys in the background; skipped while offline.
 func (w *Wrapper) Prefetch(ctx context.Context, keys []string) (skipped bool, err error) {
 	err = w.Client.Prefetch(ctx, keys)
-	if Offline(err) {
+	if rpc.Offline(err) {
 		return true, err
 	}
 	return false, err
@@ -165,7 +159,7 @@ func (w *Wrapper) Prefetch(ctx context.Context, keys []string) (skipped bool, er
 // BuildStarted records a build session; skipped while offline.
 func (w *Wrapper) BuildStarted(ctx context.Context, session string) (skipped bool, err error) {
 	err = w.Client.BuildStarted(ctx, session)
-	if Offline(err) {
+	if rpc.Offline(err) {
 		return true, err
 	}
 	return false, err

@@ -1,0 +1,50 @@
+package daemonctl
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Clock is the time a wait runs on. Real is the wall clock; tests pass a
+// fake one so that waits run without sleeping.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// Real is the wall clock.
+var Real Clock = realClock{}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// ErrTimeout is returned by Until when limit passes before cond holds.
+var ErrTimeout = errors.New("timed out")
+
+// Until calls cond, then again every `every`, until it returns true (nil),
+// ctx ends (ctx's error) or limit passes on clock (ErrTimeout). A limit of
+// 0 waits as long as ctx allows. It is the one poll loop of the clients:
+// each wait differs only in what it waits for, how often it looks, and
+// for how long.
+func Until(ctx context.Context, clock Clock, every, limit time.Duration, cond func() bool) error {
+	var deadline time.Time
+	if limit > 0 {
+		deadline = clock.Now().Add(limit)
+	}
+	for {
+		if cond() {
+			return nil
+		}
+		if limit > 0 && !clock.Now().Before(deadline) {
+			return ErrTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-clock.After(every):
+		}
+	}
+}
