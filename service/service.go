@@ -33,6 +33,16 @@ const (
 	ExitConfig = 78
 )
 
+// Exit codes of the kache client, beside the daemon's (docs/exit-codes.md);
+// cmd/kache/main.go alone maps errors onto them. ExitCrash (1) is also the
+// client's code for anything else.
+const (
+	ExitUsage        = 2 // bad flags or arguments
+	ExitNotRunning   = 3 // status found no daemon, or none could be started
+	ExitFlushFailed  = 4 // flush: an entry failed permanently
+	ExitFlushTimeout = 5 // flush: the timeout passed with uploads pending
+)
+
 // Names the service managers know kache by.
 const (
 	Label       = "ninja.kunobi.kache" // launchd label

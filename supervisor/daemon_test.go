@@ -599,3 +599,21 @@ func TestShutdownReasonBounded(t *testing.T) {
 		t.Errorf("history file: %v, %d bytes; want a few records", err, fi.Size())
 	}
 }
+
+// TestOutcomeForEveryDrainingState: every state a daemon can stop from
+// has one row of the outcome table, and a forced exit is forced from any.
+func TestOutcomeForEveryDrainingState(t *testing.T) {
+	for _, s := range states.All {
+		if !s.Draining() {
+			continue
+		}
+		o, ok := outcomes[s]
+		if !ok || o.reason == "" {
+			t.Errorf("draining state %s has no outcome", s)
+		}
+		d := &Daemon{exitVia: s, forced: true}
+		if d.outcome() != forcedOutcome {
+			t.Errorf("forced from %s: %+v, want forced", s, d.outcome())
+		}
+	}
+}

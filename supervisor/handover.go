@@ -270,7 +270,7 @@ func (d *Daemon) onHandover(ctx context.Context, r handoverResult) {
 		d.successor = r.child
 		d.keepListener()
 		d.releaseLineage()
-		_ = Notify("MAINPID=" + strconv.Itoa(r.child.Process.Pid) + "\nSTATUS=handed over, draining")
+		_ = notifyMainPID(r.child.Process.Pid, notifyHandedOff)
 		d.setHandoverErr("")
 	case states.HandoverFailed:
 		retryAt := time.Now().Add(d.retry.delay)

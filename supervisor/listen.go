@@ -107,6 +107,8 @@ func removeStale(socket string) error {
 // "STATUS=...", "EXTEND_TIMEOUT_USEC=...") to the service manager. Without
 // NOTIFY_SOCKET it does nothing, so the daemon calls it unconditionally. An
 // '@' prefix names an abstract socket; Go's address encoding handles it.
+//
+// The messages kache sends are the constants below and NotifyMainPID.
 func Notify(state string) error {
 	name := os.Getenv("NOTIFY_SOCKET")
 	if name == "" {
@@ -121,4 +123,21 @@ func Notify(state string) error {
 		return fmt.Errorf("sd_notify %q to %s: %w", state, name, err)
 	}
 	return nil
+}
+
+// The sd_notify messages the daemon sends (sd_notify(3)).
+const (
+	notifyReady     = "READY=1\nSTATUS=running"
+	notifyStopping  = "STOPPING=1\nSTATUS=draining uploads"
+	notifyHandedOff = "STATUS=handed over, draining"
+)
+
+// notifyMainPID tells the service manager that pid is the service's main
+// process now (a successor), with an optional status line.
+func notifyMainPID(pid int, status string) error {
+	msg := "MAINPID=" + strconv.Itoa(pid)
+	if status != "" {
+		msg += "\n" + status
+	}
+	return Notify(msg)
 }

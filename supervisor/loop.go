@@ -35,7 +35,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer d.watchConfig()()
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
 	d.served = true
-	_ = Notify("READY=1\nSTATUS=running")
+	_ = Notify(notifyReady)
 	if err := spawn.NotifyReady(); err != nil {
 		d.o.Log.Warn("cannot tell the starting client we are ready", "err", err)
 	}
@@ -118,7 +118,7 @@ func (d *Daemon) afterEvent() {
 		go func() { d.drainDone <- d.drainHandedOver(timeout) }()
 		return
 	}
-	_ = Notify("STOPPING=1\nSTATUS=draining uploads")
+	_ = Notify(notifyStopping)
 	go func() { d.drainDone <- d.pool.Drain(timeout) }()
 }
 
@@ -173,50 +173,51 @@ func drainCause(r uploader.DrainReport) string {
 	return s
 }
 
-// finish writes the exit record and maps how the machine got to Stopped
-// onto Run's result.
+// outcome is how a run ends: the reason the exit record and status show,
+// the code `daemon run` exits with, and the error Run returns for main.
+type outcome struct {
+	reason string
+	code   int
+	err    error
+}
+
+// outcomes maps the draining state the daemon stopped from onto its
+// outcome; a forced exit (a second signal) is forcedOutcome from any state.
+var outcomes = map[states.State]outcome{
+	states.Draining:    {"stop", service.ExitClean, nil}, // a shutdown request or a signal
+	states.IdleExiting: {"idle", service.ExitClean, nil},
+	states.EpochStale:  {"epoch_stale", service.ExitEpochStale, ErrEpochStale},
+	states.HandedOver:  {"handed_over", service.ExitClean, nil},
+}
+
+var forcedOutcome = outcome{"forced", service.ExitCrash, ErrForced}
+
+// outcome is this run's, from the state it stopped from.
+func (d *Daemon) outcome() outcome {
+	if o, ok := outcomes[d.exitVia]; ok && !d.forced {
+		return o
+	}
+	if d.forced {
+		return forcedOutcome
+	}
+	return outcomes[states.Draining] // stopped before any drain began
+}
+
+// finish writes the exit record and returns Run's result.
 func (d *Daemon) finish() error {
 	if d.forced && d.draining {
 		d.abortDrain()
 	}
-	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
+	out := d.outcome()
+	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: out.reason, Code: out.code, Drained: d.report.Drained,
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause,
 		RemoteDown: d.report.RemoteDown}
 	if d.forced { // counted now, not from the pool's cached count: the drain was cut short
 		rec.Left = spool.Count(d.o.Paths.SpoolDir())
 	}
-	switch { // the code main will exit with for the error returned below
-	case d.exitVia == states.HandedOver && !d.forced:
-		rec.Code = 0
-	case d.forced:
-		rec.Code = service.ExitCrash
-	case d.exitVia == states.EpochStale:
-		rec.Code = service.ExitEpochStale
-	}
 	d.exitRec = &rec // written by close, once the socket and state file are gone
 	d.o.Log.Info("daemon stopped", "reason", rec.Reason, "drained", rec.Drained, "left", rec.Left)
-	switch {
-	case d.forced:
-		return ErrForced
-	case d.exitVia == states.EpochStale:
-		return ErrEpochStale
-	}
-	return nil
-}
-
-// exitReason names why the daemon stopped, for the exit record and status.
-func (d *Daemon) exitReason() string {
-	switch {
-	case d.forced:
-		return "forced"
-	case d.exitVia == states.IdleExiting:
-		return "idle"
-	case d.exitVia == states.EpochStale:
-		return "epoch_stale"
-	case d.exitVia == states.HandedOver:
-		return "handed_over"
-	}
-	return "stop" // through draining: a shutdown request or a signal
+	return out.err
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

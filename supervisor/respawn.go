@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"strconv"
 	"syscall"
 
 	"github.com/kunobi-ninja/kache/internal/runlock"
@@ -133,6 +132,6 @@ func (d *Daemon) onRespawn(r handoverResult) {
 		return
 	}
 	d.successor = r.child
-	_ = Notify("MAINPID=" + strconv.Itoa(r.child.Process.Pid))
+	_ = notifyMainPID(r.child.Process.Pid, "")
 	d.o.Log.Info("another successor serves", "pid", r.child.Process.Pid)
 }

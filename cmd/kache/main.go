@@ -37,19 +37,19 @@ func main() {
 func exitCode(err error) int {
 	switch {
 	case err == nil:
-		return 0
+		return service.ExitClean
 	case errors.Is(err, cli.ErrUsage):
-		return 2
+		return service.ExitUsage
 	case errors.Is(err, cli.ErrNotRunning):
-		return 3
+		return service.ExitNotRunning
 	case errors.Is(err, cli.ErrFlushFailed):
-		return 4
+		return service.ExitFlushFailed
 	case errors.Is(err, cli.ErrFlushTimeout):
-		return 5
+		return service.ExitFlushTimeout
 	case errors.Is(err, config.ErrInvalid):
 		return service.ExitConfig
 	}
-	return 1 // cli.ErrMiss, cli.ErrNotAnswering, anything else
+	return service.ExitCrash // cli.ErrMiss, cli.ErrNotAnswering, anything else
 }
 
 // executable is this binary's path as invoked, found on PATH if need be,
