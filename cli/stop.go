@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
+	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -122,12 +122,13 @@ func printExit(env *Env, p config.Paths) {
 	}
 }
 
-// daemonAlive: the process pid exists while the run lock is held (by it,
-// or by a successor that has not yet been let in, which the pid check
-// tells apart); pid 0 (unknown) falls back to the run lock alone.
+// daemonAlive: the daemon pid has not exited yet. The run lock is not
+// the test: a daemon lets go of it in its last steps, before its process
+// is gone, and a successor waiting for the lock takes it at once. pid 0
+// (unknown) falls back to the run lock alone.
 func daemonAlive(p config.Paths, pid int) bool {
-	if !runlock.LockHeld(p.RunLock()) {
-		return false
+	if pid <= 0 {
+		return runlock.LockHeld(p.RunLock())
 	}
-	return pid <= 0 || syscall.Kill(pid, 0) == nil
+	return !procid.Exited(pid)
 }

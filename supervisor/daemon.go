@@ -76,10 +76,13 @@ type Options struct {
 	StartedBy string
 }
 
-// event is a message to the loop: a state-machine event and why it happened.
+// event is a message to the loop: a state-machine event and why it
+// happened. applied, if set, is closed once the loop has applied (or
+// dropped) it: the sender of an event that needs an answer waits on it.
 type event struct {
-	ev    states.Event
-	cause string
+	ev      states.Event
+	cause   string
+	applied chan struct{}
 }
 
 // Daemon is one running daemon. Only the loop goroutine touches machine.
@@ -216,8 +219,43 @@ func (d *Daemon) state() snapshot {
 // send hands an event to the loop. It never blocks past the daemon's end.
 func (d *Daemon) send(ev states.Event, cause string) {
 	select {
-	case d.events <- event{ev, cause}:
+	case d.events <- event{ev: ev, cause: cause}:
 	case <-d.done:
+	}
+}
+
+// request hands an event to the loop and waits, up to within, until the
+// loop has applied it: a handler that answers about the change (a
+// shutdown) answers after it, and no goroutine outlives the request.
+func (d *Daemon) request(ev states.Event, cause string, within time.Duration) bool {
+	e := event{ev: ev, cause: cause, applied: make(chan struct{})}
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case d.events <- e:
+	case <-d.done:
+		return false
+	case <-t.C:
+		return false
+	}
+	select {
+	case <-e.applied:
+		return true
+	case <-d.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// post hands the loop an event a later request sends again if this one is
+// lost (a newer client asks with every request): it never blocks, and
+// with the queue full it drops the event.
+func (d *Daemon) post(ev states.Event, cause string) {
+	select {
+	case d.events <- event{ev: ev, cause: cause}:
+	default:
+		d.o.Log.Debug("event queue full; dropped", "event", ev)
 	}
 }
 

@@ -83,9 +83,9 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	switch {
 	case v.Relation == epoch.ClientNewer:
 		storeMax(&d.newerClient, v.Client)
-		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
+		d.post(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
 	case d.state().state == states.Running && d.otherBuild(req.ClientBuild):
-		go d.sendClientBuild(req.ClientBuild)
+		d.postClientBuild(req.ClientBuild)
 	}
 	return resp
 }
@@ -155,6 +155,10 @@ func (d *Daemon) prefetch(keys []string) *rpc.Response {
 	return rpc.OKResponse()
 }
 
+// stopApplied bounds how long a shutdown request waits for the loop to
+// apply it before answering.
+const stopApplied = 2 * time.Second
+
 // maxReason bounds a shutdown reason a client sends: it is written to the
 // log, the state file and the history, which must not grow by megabytes.
 const maxReason = 256
@@ -176,7 +180,9 @@ func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 		reason = clip(a.Reason, maxReason)
 	}
 	queued, inFlight := d.pool.Progress()
-	go d.send(states.StopRequested, reason)
+	if !d.request(states.StopRequested, reason, stopApplied) {
+		d.o.Log.Warn("the shutdown request was not applied in time; the caller waits for the exit anyway", "within", stopApplied)
+	}
 	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight, Pid: os.Getpid(), Predecessor: d.drainingPredecessor()}}
 }
 

@@ -279,7 +279,7 @@ func (d *Daemon) onHandover(ctx context.Context, r handoverResult) {
 		d.o.Log.Error("hand-over to the successor failed; this daemon keeps serving", "err", r.cause, "retry_in", d.retry.delay)
 		d.retry.arm()
 	}
-	d.fire(ctx, event{r.ev, r.cause})
+	d.fire(ctx, event{ev: r.ev, cause: r.cause})
 }
 
 // gate drops an event that asks for a hand-over while a failed one waits

@@ -74,9 +74,9 @@ func (d *Daemon) buildChanged() bool {
 	return b != "" && b != d.o.Build
 }
 
-// sendClientBuild asks the loop for a hand-over to the client's build.
-func (d *Daemon) sendClientBuild(client string) {
-	d.send(states.ClientBuild, "a client of build "+short(client)+" found it at "+d.successorExe()+"; this daemon is build "+short(d.o.Build))
+// postClientBuild asks the loop for a hand-over to the client's build.
+func (d *Daemon) postClientBuild(client string) {
+	d.post(states.ClientBuild, "a client of build "+short(client)+" found it at "+d.successorExe()+"; this daemon is build "+short(d.o.Build))
 }
 
 // short is the content part of a build ID (its last component), for logs.

@@ -98,7 +98,7 @@ func (d *Daemon) onIdle(ctx context.Context, it *idleTimer) {
 		it.reset(wait)
 		return
 	}
-	d.fire(ctx, event{states.IdleTimeout, "no requests or uploads for " + it.timeout.String()})
+	d.fire(ctx, event{ev: states.IdleTimeout, cause: "no requests or uploads for " + it.timeout.String()})
 }
 
 // idleVerdict decides, at now, whether the daemon exits idle, or how long

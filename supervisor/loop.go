@@ -33,7 +33,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	defer idle.stop()
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
 	defer d.watchConfig()()
-	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
+	d.fire(ctx, event{ev: states.Ready, cause: "listening on " + d.o.Paths.Socket})
 	d.served = true
 	_ = Notify(notifyReady)
 	if err := spawn.NotifyReady(); err != nil {
@@ -47,6 +47,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 			if d.gate(e) {
 				d.fire(ctx, e)
 			}
+			if e.applied != nil {
+				close(e.applied)
+			}
 		case r := <-d.handoverDone:
 			d.onHandover(ctx, r)
 		case <-d.successorExited():
@@ -55,7 +58,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.onRespawn(r)
 		case <-d.retry.C():
 			d.retry.t = nil
-			d.fire(ctx, event{states.HandoverRetry, "retry after a failed hand-over: " + d.lastHandoverErr()})
+			d.fire(ctx, event{ev: states.HandoverRetry, cause: "retry after a failed hand-over: " + d.lastHandoverErr()})
 		case s := <-d.sigs:
 			d.onSignal(ctx, s)
 		case <-idle.C():
@@ -66,10 +69,10 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.onTrimTimer()
 		case rep := <-d.drainDone:
 			d.report = rep
-			d.fire(ctx, event{states.DrainDone, drainCause(rep)})
+			d.fire(ctx, event{ev: states.DrainDone, cause: drainCause(rep)})
 		case <-done:
 			done = nil
-			d.fire(ctx, event{states.Signaled, "context cancelled"})
+			d.fire(ctx, event{ev: states.Signaled, cause: "context cancelled"})
 		}
 		d.afterEvent()
 	}
@@ -136,12 +139,12 @@ func (d *Daemon) onSignal(ctx context.Context, s os.Signal) {
 	d.signalCount++
 	switch {
 	case d.signalCount > 1:
-		d.fire(ctx, event{states.Forced, "second signal " + s.String()})
+		d.fire(ctx, event{ev: states.Forced, cause: "second signal " + s.String()})
 	case d.state().state.Draining():
 		// Already on its way out (stop, idle, epoch): keep draining.
 		d.o.Log.Warn("signal while draining; a second one forces the exit", "signal", s.String())
 	default:
-		d.fire(ctx, event{states.Signaled, "signal " + s.String()})
+		d.fire(ctx, event{ev: states.Signaled, cause: "signal " + s.String()})
 	}
 }
 

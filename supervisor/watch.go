@@ -67,7 +67,7 @@ func (d *Daemon) watchBinary() (stop func()) {
 		// and the watch, or between its exec and its start (the file at
 		// its path is not the image it runs): no event will come for that
 		// change.
-		d.events <- event{states.BinaryChanged, "kache binary " + strings.Join(paths, " or ") + " was replaced while the daemon started"}
+		d.events <- event{ev: states.BinaryChanged, cause: "kache binary " + strings.Join(paths, " or ") + " was replaced while the daemon started"}
 	}
 	go d.watchLoop(w, paths, start)
 	return func() { _ = w.Close() }

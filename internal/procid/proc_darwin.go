@@ -84,3 +84,6 @@ func procEnv(pid int) (env []string, cwd string, err error) {
 	_, _, env, err = procArgs(pid)
 	return env, "", err
 }
+
+// Exited reports whether pid has exited (kill -0 fails).
+func Exited(pid int) bool { return unix.Kill(pid, 0) != nil }

@@ -110,3 +110,18 @@ func procEnv(pid int) (env []string, cwd string, err error) {
 	cwd, _ = os.Readlink(dir + "/cwd")
 	return env, cwd, nil
 }
+
+// Exited reports whether pid has exited: no such process, or a zombie
+// (exited, not yet reaped by its parent).
+func Exited(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 || i+2 >= len(data) {
+		return false
+	}
+	state := data[i+2] // field 3, after ") "
+	return state == 'Z' || state == 'X'
+}

@@ -131,3 +131,30 @@ func TestIsOurDaemonRejectsReusedPid(t *testing.T) {
 		t.Error("IsOurDaemon of a missing pid = true")
 	}
 }
+
+// TestExited: a running process has not exited; killed and not yet
+// reaped (a zombie) it has; reaped, it has.
+func TestExited(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if Exited(pid) {
+		t.Fatal("a running sleep has exited?")
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !Exited(pid) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !Exited(pid) {
+		t.Fatal("a killed, unreaped sleep (a zombie) has not exited")
+	}
+	cmd.Wait()
+	if !Exited(pid) {
+		t.Fatal("a reaped process has not exited")
+	}
+}
