@@ -3,7 +3,6 @@ package supervisor
 import (
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/kunobi-ninja/kache/config"
@@ -23,46 +22,17 @@ func (d *Daemon) watchConfig() (stop func()) {
 	if !d.o.WatchBinary || file == "" || d.o.Getenv == nil {
 		return func() {}
 	}
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		err = w.Add(filepath.Dir(file))
-	}
+	dw, err := newDirWatch([]string{filepath.Dir(file)})
 	if err != nil {
 		d.o.Log.Warn("config watcher disabled", "file", file, "err", err)
-		if w != nil {
-			_ = w.Close()
-		}
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.configEvents(w, file)
-	}()
-	return func() { _ = w.Close(); <-done }
-}
-
-// configEvents debounces events on the file's name, then checks it.
-func (d *Daemon) configEvents(w *fsnotify.Watcher, file string) {
-	var settle <-chan time.Time
-	for {
-		select {
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			if sameName(file, ev.Name) {
-				settle = time.After(watchDebounce)
-			}
-		case _, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-		case <-settle:
-			settle = nil
-			d.configChanged()
-		}
-	}
+	dw.run(watchSpec{
+		event:    func(ev fsnotify.Event) bool { return sameName(file, ev.Name) },
+		settled:  d.configChanged,
+		debounce: watchDebounce,
+	})
+	return dw.stop
 }
 
 // configChanged loads the configuration afresh and acts on the outcome.

@@ -132,8 +132,10 @@ type Daemon struct {
 	respawnDone    chan handoverResult
 	handoverErr    string       // why the last hand-over failed; guarded by mu
 	newerClient    atomic.Int64 // the newest client epoch that asked for a hand-over
+	evicting       atomic.Bool  // an eviction pass runs: quiet moments in quick succession start one
 
-	done    chan struct{} // closed when the loop returns
+	bg      sync.WaitGroup // Serve and eviction passes: close waits for them
+	done    chan struct{}  // closed when the loop returns
 	report  uploader.DrainReport
 	exitRec *statefile.ExitRecord   // why it stopped, written by close
 	hist    *history.Writer         // the lifecycle history; nil until the run lock is ours

@@ -3,31 +3,26 @@ package supervisor
 import (
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/store"
 )
 
-// evicting is set while an eviction pass runs, so quiet moments in quick
-// succession start one pass, not several.
-var evicting atomic.Bool
-
 // evictStore keeps the local store within its cap, least recently used
 // entries first, once the daemon has gone quiet (never on a build's
 // path). An entry whose upload intent is still in the spool is kept: its
 // upload reads it. The pass walks the store, so it runs beside the loop;
-// it touches nothing the loop owns.
+// it touches nothing the loop owns; close waits for it (d.bg).
 func (d *Daemon) evictStore() {
-	if !evicting.CompareAndSwap(false, true) {
+	if !d.evicting.CompareAndSwap(false, true) {
 		return
 	}
 	p, capBytes, log := d.o.Paths, d.o.Config.StoreCap, d.o.Log
 	if capBytes <= 0 {
 		capBytes = store.DefaultCap
 	}
-	go func() {
-		defer evicting.Store(false)
+	d.bg.Go(func() {
+		defer d.evicting.Store(false)
 		pending := func(key string) bool {
 			_, err := os.Lstat(filepath.Join(p.SpoolDir(), key+".json"))
 			return err == nil
@@ -40,5 +35,5 @@ func (d *Daemon) evictStore() {
 		if ev.Entries > 0 {
 			log.Info("store evicted", "entries", ev.Entries, "bytes", ev.Bytes, "left_bytes", ev.Left.Bytes, "cap", capBytes)
 		}
-	}()
+	})
 }

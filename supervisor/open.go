@@ -54,17 +54,17 @@ func (d *Daemon) open(ctx context.Context) error {
 	}
 	watch := d.openSpoolWatch() // before the pool's first scan: see spoolWatch
 	if err := d.startPool(ctx); err != nil {
-		watch.stop(false)
+		watch.stop()
 		return err
 	}
 	watch.forward(d.pool)
 	d.spoolWatch = watch
 	d.srv = rpc.NewServer(rpc.HandlerFunc(d.answer), rpc.ServerOptions{Log: d.o.Log})
-	go func() {
+	d.bg.Go(func() {
 		if err := d.srv.Serve(d.ln); err != nil {
 			d.o.Log.Error("rpc server", "err", err)
 		}
-	}()
+	})
 	return nil
 }
 
@@ -132,12 +132,13 @@ func NewRemote(ctx context.Context, c config.Config) (uploader.Remote, error) {
 // close releases everything open() took, in reverse order. The socket file
 // is removed only when we bound it: an activated socket belongs to systemd.
 func (d *Daemon) close() {
-	d.spoolWatch.stop(true)
+	d.spoolWatch.stop()
 	if d.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		_ = d.srv.Shutdown(ctx)
 		cancel()
 	}
+	d.bg.Wait() // Serve has returned; an eviction pass has finished
 	if c, ok := d.remote.(io.Closer); ok {
 		_ = c.Close() // idle HTTP connections of the S3 client
 	}

@@ -21,10 +21,7 @@ import (
 // calls openSpoolWatch before startPool): an intent that lands between
 // that listing and the watch would otherwise be seen by no one while this
 // daemon runs. The kernel queues the events until forward starts reading.
-type spoolWatch struct {
-	w    *fsnotify.Watcher
-	done chan struct{}
-}
+type spoolWatch struct{ dw *dirWatch }
 
 // openSpoolWatch starts watching the spool directory; nil when it cannot
 // (the replay at the next start still finds everything).
@@ -34,58 +31,34 @@ func (d *Daemon) openSpoolWatch() *spoolWatch {
 		d.o.Log.Warn("spool watcher disabled", "dir", dir, "err", err)
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		err = w.Add(dir)
-	}
+	dw, err := newDirWatch([]string{dir})
 	if err != nil {
 		d.o.Log.Warn("spool watcher disabled", "dir", dir, "err", err)
-		if w != nil {
-			_ = w.Close()
-		}
 		return nil
 	}
-	return &spoolWatch{w: w, done: make(chan struct{})}
+	return &spoolWatch{dw: dw}
 }
 
-// forward hands the watched arrivals to pool until stop.
+// forward hands the watched arrivals to pool until stop: each intent as it
+// lands, and a rescan after an overflow (something may have been missed).
 func (s *spoolWatch) forward(pool *uploader.Pool) {
 	if s == nil {
 		return
 	}
-	go func() {
-		defer close(s.done)
-		spoolEvents(s.w, pool)
-	}()
-}
-
-// stop closes the watch and waits for forward to return, if it ran.
-func (s *spoolWatch) stop(forwarding bool) {
-	if s == nil {
-		return
-	}
-	_ = s.w.Close()
-	if forwarding {
-		<-s.done
-	}
-}
-
-// spoolEvents forwards intent arrivals to the pool until the watcher closes.
-func spoolEvents(w *fsnotify.Watcher, pool *uploader.Pool) {
-	for {
-		select {
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
+	s.dw.run(watchSpec{
+		event: func(ev fsnotify.Event) bool {
 			if key, ok := strings.CutSuffix(filepath.Base(ev.Name), ".json"); ok && ev.Has(fsnotify.Create) {
 				pool.Notice(key)
 			}
-		case _, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			pool.Rescan() // an overflow: something may have been missed
-		}
+			return false
+		},
+		failed: func(error) { pool.Rescan() },
+	})
+}
+
+// stop closes the watch and waits for forward's goroutine, if it ran.
+func (s *spoolWatch) stop() {
+	if s != nil {
+		s.dw.stop()
 	}
 }

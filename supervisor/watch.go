@@ -47,20 +47,13 @@ func (d *Daemon) watchBinary() (stop func()) {
 		return func() {}
 	}
 	start, err := statIDs(paths)
-	w, werr := fsnotify.NewWatcher()
-	if err != nil || werr != nil {
-		d.o.Log.Warn("binary watcher disabled", "binaries", paths, "stat_err", err, "watch_err", werr)
-		if w != nil {
-			_ = w.Close()
-		}
-		return func() {}
+	var dw *dirWatch
+	if err == nil {
+		dw, err = newDirWatch(dirsOf(paths))
 	}
-	for _, dir := range dirsOf(paths) {
-		if err := w.Add(dir); err != nil {
-			d.o.Log.Warn("binary watcher disabled", "dir", dir, "err", err)
-			_ = w.Close()
-			return func() {}
-		}
+	if err != nil {
+		d.o.Log.Warn("binary watcher disabled", "binaries", paths, "err", err)
+		return func() {}
 	}
 	if d.o.Epoch != 0 && maxMtime(start) != d.o.Epoch || d.buildChanged() {
 		// Replaced between this process's start (when its epoch was read)
@@ -69,8 +62,15 @@ func (d *Daemon) watchBinary() (stop func()) {
 		// change.
 		d.events <- event{ev: states.BinaryChanged, cause: "kache binary " + strings.Join(paths, " or ") + " was replaced while the daemon started"}
 	}
-	go d.watchLoop(w, paths, start)
-	return func() { _ = w.Close() }
+	dw.run(watchSpec{
+		event: func(ev fsnotify.Event) bool {
+			return slices.ContainsFunc(paths, func(p string) bool { return sameName(p, ev.Name) })
+		},
+		settled:  func() { start = d.binaryReplaced(paths, start) },
+		debounce: watchDebounce,
+		failed:   func(err error) { d.o.Log.Warn("binary watcher", "err", err) },
+	})
+	return dw.stop
 }
 
 // binaries are the paths whose replacement makes this daemon stale.
@@ -84,39 +84,24 @@ func (d *Daemon) binaries() []string {
 	return out
 }
 
-// watchLoop filters events on the binaries' names (and, for a symlink, on
-// the link's name), debounces them, then compares the files' identities.
-// Chmod events count too: a new mtime alone is a new epoch, and on Linux,
-// which refuses writes to a running executable (ETXTBSY), it is the only
-// in-place update there is. The stat compare drops the spurious ones.
-func (d *Daemon) watchLoop(w *fsnotify.Watcher, paths []string, start []fileID) {
-	var settle <-chan time.Time
-	for {
-		select {
-		case ev, ok := <-w.Events:
-			if !ok {
-				return
-			}
-			if slices.ContainsFunc(paths, func(p string) bool { return sameName(p, ev.Name) }) {
-				settle = time.After(watchDebounce)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return
-			}
-			d.o.Log.Warn("binary watcher", "err", err)
-		case <-settle:
-			settle = nil
-			if p := changed(paths, start); p != "" {
-				// Keep watching: a hand-over may find nothing to do (the
-				// same build again) or fail, and the next update counts.
-				if now, err := statIDs(paths); err == nil {
-					start = now
-				}
-				d.send(states.BinaryChanged, "kache binary "+p+" was replaced")
-			}
-		}
+// binaryReplaced runs once the watched directories have settled: if the
+// file at either path differs from start it asks for a hand-over, and it
+// returns the identities to compare the next update with. Chmod events
+// count too: a new mtime alone is a new epoch, and on Linux, which refuses
+// writes to a running executable (ETXTBSY), it is the only in-place update
+// there is. The stat compare drops the spurious ones.
+func (d *Daemon) binaryReplaced(paths []string, start []fileID) []fileID {
+	p := changed(paths, start)
+	if p == "" {
+		return start
 	}
+	// Keep watching: a hand-over may find nothing to do (the same build
+	// again) or fail, and the next update counts.
+	if now, err := statIDs(paths); err == nil {
+		start = now
+	}
+	d.send(states.BinaryChanged, "kache binary "+p+" was replaced")
+	return start
 }
 
 // sameName reports whether an event's path names the watched path.
