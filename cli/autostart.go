@@ -27,8 +27,8 @@ type autostartNote struct {
 	// Epoch is the build epoch of the installation whose starts failed:
 	// the breaker holds for that installation only, so a fixed or
 	// finished install is tried at once.
-	Epoch int64 `json:"epoch,omitempty"`
-	Note      string      `json:"note,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
+	Note  string `json:"note,omitempty"`
 }
 
 type autostartBreaker struct {
