@@ -152,14 +152,18 @@ func (l *lifecycleRun) startAfterStop(n int) {
 // settle waits for the round's hand-over to end: one daemon process of
 // the socket, answering there, holding the run lock, running and on the
 // installation and configuration now on disk. It fails the test, saying
-// what it last saw, if that does not come within the hand-over's bounds
-// (10 s to be ready, the drain cap, the slow remote).
+// what it last saw, if that does not come within the hand-over's bounds:
+// a successor ready within 10 s, a predecessor drained within the drain
+// cap (20 s here), and 10 s for a loaded machine. A process that is not on
+// its way out (a second daemon, or one waiting to take over from the
+// running one) outlasts them.
 func (l *lifecycleRun) settle(n int, trig string, action []string) time.Duration {
 	l.t.Helper()
 	start := time.Now()
 	epoch := install.Epoch(l.u.bin)
 	seen := ""
-	deadline := start.Add(90 * time.Second)
+	const bound = 40 * time.Second
+	deadline := start.Add(bound)
 	for {
 		ok, what := l.settled(epoch)
 		if ok {
@@ -170,7 +174,7 @@ func (l *lifecycleRun) settle(n int, trig string, action []string) time.Duration
 			seen = what
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("round %d (%s, %s): not one reachable daemon on the installation after 90s: %s", n, trig, strings.Join(action, " "), seen)
+			l.t.Fatalf("round %d (%s, %s): not one reachable daemon on the installation after %s: %s", n, trig, strings.Join(action, " "), bound, seen)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
