@@ -45,6 +45,7 @@ func TestChaosHandoverLifecycle(t *testing.T) {
 		t.Errorf("%d intents in failed/ (first %s)", len(f), f[0])
 	}
 	fig.Entries = len(l.es)
+	t.Logf("longest start after a stop %s, longest settle %s", l.startAfter.Round(time.Millisecond), l.settleMost.Round(time.Millisecond))
 	u.ok("daemon", "stop")
 	noDaemonLeft(t, u, 30*time.Second)
 }
@@ -58,6 +59,9 @@ type lifecycleRun struct {
 	dir   string
 	idle  int64 // daemon_idle_timeout_secs in config.toml now
 	order []int // the first rounds' pairs of trigger and command
+	// startAfter and settleMost are the longest start after a stop and
+	// the longest wait for a round to settle.
+	startAfter, settleMost time.Duration
 
 	mu sync.Mutex
 	es entries
@@ -120,6 +124,7 @@ func (l *lifecycleRun) round(n int, rng *rand.Rand) {
 		t.Logf("round %d: %d daemon processes at once: %s", n, most, mostSeen)
 	}
 	took := l.settle(n, tr.name, action)
+	l.settleMost = max(l.settleMost, took)
 	t.Logf("round %d: daemon %d, %s, %s at %s (exit %d after %s); %d uploads by then; at most %d daemon processes seen; settled in %s",
 		n, before, tr.name, strings.Join(action, " "), at.Round(time.Millisecond), r.code, r.took.Round(time.Millisecond), l.count(), most, took.Round(time.Millisecond))
 	l.fig.Rounds++
@@ -144,6 +149,7 @@ func (l *lifecycleRun) pickRound(n int, rng *rand.Rand) (trigger, []string) {
 func (l *lifecycleRun) startAfterStop(n int) {
 	r, err := l.u.m.client(l.u.bin, 30*time.Second, "daemon", "start")
 	l.fig.waited(r.took)
+	l.startAfter = max(l.startAfter, r.took)
 	if err != nil || r.code != 0 || r.took > 5*time.Second {
 		l.t.Errorf("round %d: start after the stop: %v (want exit 0 within 5s)\n%s", n, err, r)
 	}
