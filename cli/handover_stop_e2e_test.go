@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -238,4 +239,44 @@ func TestHandoverE2EHalfInstall(t *testing.T) {
 		t.Errorf("%d hand-overs for one installation, want 1:\n%s", n, r.logText())
 	}
 	r.ok(bin, "daemon", "stop")
+}
+
+// TestSuccessorGivesWayToRunningDaemon (found by scenario i): a
+// successor an upload started for a draining daemon can lose the run lock
+// to a daemon `kache daemon start` brought up meanwhile. It must not wait
+// behind that running daemon for the rest of its patience (drain timeout
+// + 15 s) and take over when that daemon is stopped: after `kache daemon
+// stop` no daemon may run.
+func TestSuccessorGivesWayToRunningDaemon(t *testing.T) {
+	t.Parallel()
+	m := newMachine(t)
+	m.set("KACHE_REMOTE_DIR=" + t.TempDir())
+	m.ok("daemon", "start")
+	running := m.status().Pid
+	// What spawnSuccessor starts, as if its client had seen a daemon draining a moment before.
+	succ := exec.Command(kacheBin, "daemon", "run", "--background", "--successor")
+	succ.Env = m.environ()
+	if err := succ.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- succ.Wait() }()
+	t.Cleanup(func() { succ.Process.Kill(); <-exited })
+	select {
+	case err := <-exited:
+		t.Logf("the successor gave way: %v", err)
+		exited <- err
+	case <-time.After(5 * time.Second):
+		t.Errorf("the successor still waits behind the running daemon %d after 5s", running)
+	}
+	m.ok("daemon", "stop")
+	testenv.WaitFor(t, 5*time.Second, "the stopped daemon to exit", func() bool { return !pidAlive(running) })
+	deadline := time.Now().Add(time.Second) // the window in which a waiting successor takes the lock
+	for time.Now().Before(deadline) {
+		if m.daemonUp() {
+			procs, _ := procid.FindDaemons(m.sock)
+			t.Fatalf("a daemon runs after `kache daemon stop`: %s\n%s", describeProcs(procs), m.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

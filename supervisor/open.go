@@ -175,8 +175,8 @@ func (d *Daemon) writeExit() {
 const lockProbeGrace = 200 * time.Millisecond
 
 // takeRunLock takes the run lock at once, or, for a successor, waits for
-// the draining daemon to release it. Only one successor waits: the others
-// find the next lock held and exit as "already running".
+// the draining daemon to release it (waitOutgoing). Only one successor
+// waits: the others find the next lock held and exit as "already running".
 func (d *Daemon) takeRunLock(ctx context.Context) (*runlock.Lock, error) {
 	p := d.o.Paths
 	if d.o.Successor <= 0 {
@@ -197,9 +197,5 @@ func (d *Daemon) takeRunLock(ctx context.Context) (*runlock.Lock, error) {
 	defer next.Release()
 	ctx, cancel := context.WithTimeout(ctx, d.o.Successor)
 	defer cancel()
-	lock, err := runlock.WaitLock(ctx, p.RunLock())
-	if err != nil && ctx.Err() != nil {
-		return nil, runlock.ErrLocked
-	}
-	return lock, err
+	return d.waitOutgoing(ctx)
 }
