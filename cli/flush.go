@@ -11,6 +11,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
@@ -110,7 +111,7 @@ func flushSnapshot(p config.Paths, since time.Time) []*flushItem {
 		}
 	}
 	for k, e := range finishedSince(p, since) {
-		if e.Kind != "upload_failed" && byKey[k] == nil {
+		if e.Kind != eventlog.UploadFailed && byKey[k] == nil {
 			put(&flushItem{Key: k, CreatedAt: e.TS, Status: "confirmed"})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/regfile"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -39,39 +40,18 @@ func markFlush(p config.Paths, at time.Time) {
 	_ = atomicfile.WriteFile(flushMark(p), data, 0o600, atomicfile.ProcessSafe)
 }
 
-// eventLine is the part of an events.jsonl line flush reads (the
-// uploader's Event, which the client does not link).
-type eventLine struct {
-	TS    time.Time `json:"ts"`
-	Kind  string    `json:"kind"`
-	Key   string    `json:"key"`
-	Error string    `json:"error"`
-}
-
-// maxEventLine bounds one events.jsonl line; longer ones are skipped.
-const maxEventLine = 64 << 10
-
 // finishedSince is the last upload outcome of each key since since, from
 // the events log and its rotated generation.
-func finishedSince(p config.Paths, since time.Time) map[string]eventLine {
-	out := map[string]eventLine{}
-	events := filepath.Join(p.CacheDir, "events.jsonl")
-	for _, path := range []string{events + ".1", events} {
-		f, _, err := regfile.Open(path)
-		if err != nil {
-			continue
+func finishedSince(p config.Paths, since time.Time) map[string]eventlog.Event {
+	out := map[string]eventlog.Event{}
+	eventlog.Read(p.EventsFile(), func(e eventlog.Event) {
+		if e.TS.Before(since) {
+			return
 		}
-		_ = regfile.Lines(f, maxEventLine, func(line []byte) {
-			var e eventLine
-			if json.Unmarshal(line, &e) != nil || e.TS.Before(since) {
-				return
-			}
-			switch e.Kind {
-			case "upload_done", "upload_skipped", "upload_failed":
-				out[e.Key] = e
-			}
-		})
-		f.Close()
-	}
+		switch e.Kind {
+		case eventlog.UploadDone, eventlog.UploadSkipped, eventlog.UploadFailed:
+			out[e.Key] = e
+		}
+	})
 	return out
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
-	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
 
@@ -62,7 +62,7 @@ func tokenRefused(t *testing.T, m *machine, es entries) []result {
 	// credential problem, pauses the remote (status says why): either way
 	// an error path has run with the token in the environment.
 	testenv.WaitFor(t, 30*time.Second, "a remote error with the session token", func() bool {
-		if _, err := os.Stat(m.paths().EventsFile()); err == nil && len(m.eventKeys(uploader.EventUploadRetry)) > 0 {
+		if _, err := os.Stat(m.paths().EventsFile()); err == nil && len(m.eventKeys(eventlog.UploadRetry)) > 0 {
 			return true
 		}
 		return strings.Contains(m.run("daemon", "status", "--json").out, `"paused"`)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 )
@@ -190,7 +191,7 @@ func TestUploadE2EDirRemoteTwoMachines(t *testing.T) {
 	if st := b.stats(); st.RemoteHits != 4 || st.RemoteMisses != 1 || st.Downloads != 4 {
 		t.Fatalf("B's stats: %+v; want 4 hits, 1 miss, 4 downloads", st)
 	}
-	if done := a.eventKeys(uploader.EventUploadDone); len(done) != 4 || done["shared-tree"] != 1 {
+	if done := a.eventKeys(eventlog.UploadDone); len(done) != 4 || done["shared-tree"] != 1 {
 		t.Fatalf("A's events.jsonl has upload_done for %v; want the 4 entries once each", done)
 	}
 	b.ok("daemon", "stop")

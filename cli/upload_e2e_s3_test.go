@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
@@ -74,7 +75,7 @@ func TestUploadE2EBatchThenStop(t *testing.T) {
 		t.Fatalf("spool holds %d intents after the drain", n)
 	}
 	inBucket(t, srv, es)
-	if done := m.eventKeys(uploader.EventUploadDone); len(done) != len(es) {
+	if done := m.eventKeys(eventlog.UploadDone); len(done) != len(es) {
 		t.Fatalf("events.jsonl has upload_done for %d keys, want %d", len(done), len(es))
 	}
 }
@@ -138,7 +139,7 @@ func TestUploadE2ES3Outage(t *testing.T) {
 	if st := m.stats(); st.UploadsCompleted != 0 || st.UploadsFailed != 0 {
 		t.Fatalf("with S3 down: %d completed, %d failed; want 0, 0", st.UploadsCompleted, st.UploadsFailed)
 	}
-	if retried := m.eventKeys(uploader.EventUploadRetry); len(retried) == 0 {
+	if retried := m.eventKeys(eventlog.UploadRetry); len(retried) == 0 {
 		t.Fatal("events.jsonl has no upload_retry while S3 was down; want the jobs to retry")
 	}
 	srv.Restart()

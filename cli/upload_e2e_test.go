@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/uploader"
 )
 
 // The end-to-end upload scenarios of issue 3 run the real kache binary as
@@ -228,7 +228,7 @@ func (m *machine) eventKeys(kind string) map[string]int {
 	}
 	out := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var ev uploader.Event
+		var ev eventlog.Event
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			m.t.Fatalf("events.jsonl line %q: %v", line, err)
 		}

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/regfile"
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/history"
@@ -24,7 +23,7 @@ func readFiles(p config.Paths, s *Snapshot) {
 	s.Store = storeSize(p.StoreDir())
 	s.Spool = spool.Summarize(p.SpoolDir())
 	s.Failed, s.FailedN = failed(p.FailedDir())
-	s.Recent = recentEvents(filepath.Join(p.CacheDir, "events.jsonl"), maxRecent)
+	s.Recent = recentEvents(p.EventsFile(), maxRecent)
 	gens, _ := history.Load(history.File(p.CacheDir))
 	if d := s.Daemon; d != nil {
 		history.Mark(gens, d.Pid, d.StartedAt)
@@ -81,19 +80,11 @@ func failed(dir string) ([]Failed, int) {
 // recentEvents is the last n events of the log, newest first. The log is
 // at most 1 MiB before it rotates, so reading it whole is bounded.
 func recentEvents(path string, n int) []Event {
-	f, _, err := regfile.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
 	var ring []Event
-	_ = regfile.Lines(f, 64<<10, func(line []byte) {
-		var e Event
-		if json.Unmarshal(line, &e) == nil {
-			ring = append(ring, e)
-			if len(ring) > n {
-				ring = ring[1:]
-			}
+	eventlog.Read(path, func(e Event) {
+		ring = append(ring, e)
+		if len(ring) > n {
+			ring = ring[1:]
 		}
 	})
 	slices.Reverse(ring)

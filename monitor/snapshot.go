@@ -16,6 +16,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
@@ -81,14 +82,7 @@ type Failed struct {
 }
 
 // Event is one line of the transfer events log.
-type Event struct {
-	TS    time.Time `json:"ts"`
-	Kind  string    `json:"kind"`
-	Key   string    `json:"key"`
-	Bytes int64     `json:"bytes,omitempty"`
-	Error string    `json:"error,omitempty"`
-	Ms    int64     `json:"ms,omitempty"`
-}
+type Event = eventlog.Event
 
 // Source is where a snapshot comes from.
 type Source struct {

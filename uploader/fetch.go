@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 )
 
 // flight is one download into the store; callers asking for the same key
@@ -213,11 +215,11 @@ func (f *fetcher) download(key string, fl *flight) {
 	case err != nil:
 		err = fmt.Errorf("download %s from %s: %w", key, p.remoteName(), err)
 		p.log.Warn("download failed", "key", key, "err", err)
-		p.events.Record(Event{Kind: EventDownloadFailed, Key: key, Error: err.Error(), Ms: since(start)})
+		p.events.Record(eventlog.Event{Kind: eventlog.DownloadFailed, Key: key, Error: err.Error(), Ms: since(start)})
 	case found:
 		p.c.downloads.Add(1)
 		p.c.bytesDown.Add(n)
-		p.events.Record(Event{Kind: EventDownloadDone, Key: key, Bytes: n, Ms: since(start)})
+		p.events.Record(eventlog.Event{Kind: eventlog.DownloadDone, Key: key, Bytes: n, Ms: since(start)})
 	}
 	fl.found, fl.err = found, err
 	if err == nil && !found {

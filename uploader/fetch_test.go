@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
@@ -56,7 +57,7 @@ func TestFetchHitMissAndStoreHit(t *testing.T) {
 	if s.RemoteHits != 3 || s.RemoteMisses != 1 || s.Downloads != 2 || s.BytesDownloaded <= 3000 {
 		t.Fatalf("stats = %+v", s)
 	}
-	if got := len(eventsOf(t, f.events, EventDownloadDone, "")); got != 2 {
+	if got := len(eventsOf(t, f.events, eventlog.DownloadDone, "")); got != 2 {
 		t.Fatalf("%d download_done events, want 2", got)
 	}
 }
@@ -80,7 +81,7 @@ func TestFetchHonoursDeadlineAndDrainCancels(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("Drain took %v with a download hanging", el)
 	}
-	if len(eventsOf(t, f.events, EventDownloadFailed, "slow-0")) != 1 {
+	if len(eventsOf(t, f.events, eventlog.DownloadFailed, "slow-0")) != 1 {
 		t.Fatal("no download_failed event for the cancelled download")
 	}
 	if _, err := os.Stat(filepath.Join(f.store, "slow-0")); !os.IsNotExist(err) {

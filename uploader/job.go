@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
@@ -182,7 +183,7 @@ func (p *Pool) admit() (probe bool, err error) {
 func (p *Pool) retryLater(j *job, attempt int, err error, start time.Time) bool {
 	d := backoff(p.o.RetryBase, p.o.RetryMax, attempt)
 	p.log.Warn("upload failed, will retry", "key", j.Key, "attempt", attempt+1, "retry_in", d, "err", err)
-	p.events.Record(Event{Kind: EventUploadRetry, Key: j.Key, Error: err.Error(), Ms: since(start)})
+	p.events.Record(eventlog.Event{Kind: eventlog.UploadRetry, Key: j.Key, Error: err.Error(), Ms: since(start)})
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -211,9 +212,9 @@ func backoff(base, ceiling time.Duration, attempt int) time.Duration {
 // two leaves the intent, whose next upload is a skip recorded again, where
 // the other order lost the event for good.
 func (p *Pool) succeed(j *job, skipped bool, n int64, start time.Time) {
-	ev := Event{Kind: EventUploadDone, Key: j.Key, Bytes: n, Ms: since(start)}
+	ev := eventlog.Event{Kind: eventlog.UploadDone, Key: j.Key, Bytes: n, Ms: since(start)}
 	if skipped {
-		ev.Kind = EventUploadSkipped
+		ev.Kind = eventlog.UploadSkipped
 	}
 	p.events.Record(ev)
 	p.fetch.absent.forget(j.Key)
@@ -277,7 +278,7 @@ func (p *Pool) fail(j *job, cause error, start time.Time) {
 	}
 	if !retry {
 		p.c.failed.Add(1)
-		p.events.Record(Event{Kind: EventUploadFailed, Key: j.Key, Error: cause.Error(), Ms: since(start)})
+		p.events.Record(eventlog.Event{Kind: eventlog.UploadFailed, Key: j.Key, Error: cause.Error(), Ms: since(start)})
 	}
 	p.release(j)
 }

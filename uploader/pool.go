@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/cachekey"
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
@@ -132,7 +133,7 @@ type Pool struct {
 	log     *slog.Logger
 	breaker *Breaker
 	calling atomic.Int64 // upload attempts talking to the remote now
-	events  *EventLog
+	events  *eventlog.Log
 	c       counters
 	fetch   *fetcher
 
@@ -170,7 +171,7 @@ type Pool struct {
 // NewPool returns a pool that does nothing until Start.
 func NewPool(o Options) *Pool {
 	o = o.withDefaults()
-	p := &Pool{o: o, log: o.Log, events: NewEventLog(o.EventsFile, o.Log),
+	p := &Pool{o: o, log: o.Log, events: eventlog.New(o.EventsFile, o.Log),
 		wake: make(chan struct{}, 1), closed: make(chan struct{}),
 		scanWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		syncer: newSyncer(o.SpoolDir, o.Log), spares: newSpares(o.SpoolDir),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 )
@@ -214,8 +215,16 @@ func blockUntilCancelled(ctx context.Context, _ string) error {
 	return ctx.Err()
 }
 
-func eventsOf(t *testing.T, path, kind, key string) []Event {
-	var out []Event
+// readEvents is every event of the log at path (and its rotated file).
+func readEvents(t *testing.T, path string) []eventlog.Event {
+	t.Helper()
+	var evs []eventlog.Event
+	eventlog.Read(path, func(e eventlog.Event) { evs = append(evs, e) })
+	return evs
+}
+
+func eventsOf(t *testing.T, path, kind, key string) []eventlog.Event {
+	var out []eventlog.Event
 	for _, e := range readEvents(t, path) {
 		if (kind == "" || e.Kind == kind) && (key == "" || e.Key == key) {
 			out = append(out, e)

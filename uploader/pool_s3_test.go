@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
@@ -87,7 +88,7 @@ func TestPoolS3DownThenBack(t *testing.T) {
 	for _, e := range entries {
 		sameFile(t, e.Path, srv.ObjectPath(s3Prefix+v2Key(e.Key)))
 	}
-	if len(eventsOf(t, f.events, EventUploadRetry, "")) == 0 {
+	if len(eventsOf(t, f.events, eventlog.UploadRetry, "")) == 0 {
 		t.Fatal("no upload_retry events while S3 was down")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 )
@@ -48,7 +49,7 @@ func TestPoolUploadsFilesAndDirectories(t *testing.T) {
 	if s.UploadsCompleted != 21 || s.UploadsFailed != 0 || s.Spool != 0 || s.Queued+s.InFlight != 0 || s.BytesUploaded < total {
 		t.Fatalf("stats = %+v", s)
 	}
-	if len(eventsOf(t, f.events, EventUploadDone, "")) != 21 {
+	if len(eventsOf(t, f.events, eventlog.UploadDone, "")) != 21 {
 		t.Fatalf("want 21 upload_done events, got %v", readEvents(t, f.events))
 	}
 	if time.Since(p.LastActive()) > time.Minute {
@@ -73,7 +74,7 @@ func TestPoolReplaysSpoolAtStartAndSkipsPresent(t *testing.T) {
 	if s := p.Stats(); s.UploadsCompleted != 5 || s.UploadsSkipped != 1 {
 		t.Fatalf("stats = %+v; want 5 completed, 1 skipped", s)
 	}
-	if len(eventsOf(t, f.events, EventUploadSkipped, "already")) != 1 {
+	if len(eventsOf(t, f.events, eventlog.UploadSkipped, "already")) != 1 {
 		t.Fatal("no upload_skipped event for the present entry")
 	}
 }
@@ -196,7 +197,7 @@ func TestPoolPermanentFailuresMoveToFailed(t *testing.T) {
 		if !strings.Contains(rec.Error, msg) || rec.Key != key || rec.FailedAt.IsZero() || rec.CreatedAt.IsZero() {
 			t.Errorf("failed record of %s = %+v", key, rec)
 		}
-		if len(eventsOf(t, f.events, EventUploadRetry, key)) != 0 || len(eventsOf(t, f.events, EventUploadFailed, key)) != 1 {
+		if len(eventsOf(t, f.events, eventlog.UploadRetry, key)) != 0 || len(eventsOf(t, f.events, eventlog.UploadFailed, key)) != 1 {
 			t.Errorf("%s: want one upload_failed event and no retry: %v", key, eventsOf(t, f.events, "", key))
 		}
 	}
@@ -266,7 +267,7 @@ func TestPoolBreakerStopsHammering(t *testing.T) {
 	if s.UploadsCompleted != 10 || s.UploadsFailed != 0 || s.FailedIntents != 0 || s.Breaker != BreakerClosed {
 		t.Fatalf("stats = %+v", s)
 	}
-	if len(eventsOf(t, f.events, EventUploadRetry, "")) == 0 {
+	if len(eventsOf(t, f.events, eventlog.UploadRetry, "")) == 0 {
 		t.Fatal("no upload_retry events")
 	}
 }

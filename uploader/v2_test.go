@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
@@ -213,7 +214,7 @@ func TestPoolLocalTempFailureSparesTheRemote(t *testing.T) {
 	if !strings.Contains(rec.Error, "temp archive") || !strings.Contains(rec.Error, blocker) {
 		t.Fatalf("failed record of tree says %q; want the temp archive and its dir", rec.Error)
 	}
-	if n := len(eventsOf(t, f.events, EventUploadRetry, "tree")); n != maxLocal-1 {
+	if n := len(eventsOf(t, f.events, eventlog.UploadRetry, "tree")); n != maxLocal-1 {
 		t.Fatalf("%d retries of the local failure, want %d", n, maxLocal-1)
 	}
 }

@@ -1,4 +1,4 @@
-package uploader
+package eventlog
 
 import (
 	"bufio"
@@ -37,16 +37,16 @@ func readEvents(t *testing.T, path string) []Event {
 	return evs
 }
 
-func TestEventLogRotatesPastLimit(t *testing.T) {
+func TestLogRotatesPastLimit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.jsonl")
-	l := NewEventLog(path, nil)
-	if l.limit != MaxEventsSize || MaxEventsSize != 1<<20 {
+	l := New(path, nil)
+	if l.limit != MaxSize || MaxSize != 1<<20 {
 		t.Fatalf("limit = %d, want 1 MiB", l.limit)
 	}
 	l.limit = 2000
 	const n = 100
 	for i := range n {
-		l.Record(Event{Kind: EventUploadDone, Key: fmt.Sprintf("k%03d", i), Bytes: int64(i), Ms: 1})
+		l.Record(Event{Kind: UploadDone, Key: fmt.Sprintf("k%03d", i), Bytes: int64(i), Ms: 1})
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -69,25 +69,25 @@ func TestEventLogRotatesPastLimit(t *testing.T) {
 	if got := len(prev) + len(cur); got >= n {
 		t.Fatalf("%d events kept of %d: older generations were not dropped", got, n)
 	}
-	if e := prev[0]; e.TS.IsZero() || e.Kind != EventUploadDone {
+	if e := prev[0]; e.TS.IsZero() || e.Kind != UploadDone {
 		t.Fatalf("event not stamped or kind lost: %+v", e)
 	}
 }
 
-func TestEventLogConcurrentWritersKeepLinesWhole(t *testing.T) {
+func TestLogConcurrentWritersKeepLinesWhole(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.jsonl")
-	l := NewEventLog(path, nil)
+	l := New(path, nil)
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 50 {
-				l.Record(Event{Kind: EventUploadRetry, Key: fmt.Sprintf("w%d-%d", w, i), Error: "boom"})
+				l.Record(Event{Kind: UploadRetry, Key: fmt.Sprintf("w%d-%d", w, i), Error: "boom"})
 			}
 		})
 	}
 	wg.Wait()
 	l.Close()
-	l.Record(Event{Kind: EventUploadDone, Key: "after-close"})
+	l.Record(Event{Kind: UploadDone, Key: "after-close"})
 	evs := readEvents(t, path)
 	if len(evs) != 400 {
 		t.Fatalf("%d events, want 400", len(evs))
@@ -99,17 +99,17 @@ func TestEventLogConcurrentWritersKeepLinesWhole(t *testing.T) {
 	}
 }
 
-func TestEventLogNilAndUnwritableAreHarmless(t *testing.T) {
-	l := NewEventLog("", nil)
+func TestLogNilAndUnwritableAreHarmless(t *testing.T) {
+	l := New("", nil)
 	if l != nil {
-		t.Fatal("an empty path should give a nil EventLog")
+		t.Fatal("an empty path should give a nil Log")
 	}
-	l.Record(Event{Kind: EventUploadDone, Key: "k"}) // no panic
+	l.Record(Event{Kind: UploadDone, Key: "k"}) // no panic
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	bad := NewEventLog(filepath.Join(t.TempDir(), "missing-dir", "events.jsonl"), nil)
-	bad.Record(Event{Kind: EventUploadDone, Key: "k"}) // logged, not fatal
+	bad := New(filepath.Join(t.TempDir(), "missing-dir", "events.jsonl"), nil)
+	bad.Record(Event{Kind: UploadDone, Key: "k"}) // logged, not fatal
 	if _, err := os.Stat(bad.path); !os.IsNotExist(err) {
 		t.Fatalf("stat %s: %v", bad.path, err)
 	}

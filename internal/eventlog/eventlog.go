@@ -1,4 +1,8 @@
-package uploader
+// Package eventlog is the transfer events log, events.jsonl: the uploader
+// appends one JSON line per upload or download outcome, and the monitor and
+// `kache flush` read it back, even while the daemon is offline. One package
+// writes and reads it, so the three agree on its lines and its rotation.
+package eventlog
 
 import (
 	"encoding/json"
@@ -13,17 +17,17 @@ import (
 
 // Event kinds written to the events log.
 const (
-	EventUploadDone     = "upload_done"
-	EventUploadSkipped  = "upload_skipped"
-	EventUploadFailed   = "upload_failed"
-	EventUploadRetry    = "upload_retry"
-	EventDownloadDone   = "download_done"
-	EventDownloadFailed = "download_failed"
+	UploadDone     = "upload_done"
+	UploadSkipped  = "upload_skipped"
+	UploadFailed   = "upload_failed"
+	UploadRetry    = "upload_retry"
+	DownloadDone   = "download_done"
+	DownloadFailed = "download_failed"
 )
 
-// MaxEventsSize is the size past which the events log is rotated to
+// MaxSize is the size past which the events log is rotated to
 // <file>.1, keeping one previous generation.
-const MaxEventsSize = 1 << 20
+const MaxSize = 1 << 20
 
 // Event is one line of the events log.
 type Event struct {
@@ -35,11 +39,11 @@ type Event struct {
 	Ms    int64     `json:"ms,omitempty"`
 }
 
-// EventLog appends transfer events, one JSON line each, to a file that a
+// Log appends transfer events, one JSON line each, to a file that a
 // monitor reads directly, so it can show what happened even when the daemon
-// is offline. It is bounded (see MaxEventsSize). Writes are serialized; an
-// error is logged and never stops a transfer. A nil *EventLog records nothing.
-type EventLog struct {
+// is offline. It is bounded (see MaxSize). Writes are serialized; an
+// error is logged and never stops a transfer. A nil *Log records nothing.
+type Log struct {
 	path  string
 	limit int64
 	log   *slog.Logger
@@ -50,20 +54,20 @@ type EventLog struct {
 	closed bool
 }
 
-// NewEventLog returns a log appending to path, or nil (record nothing) when
+// New returns a log appending to path, or nil (record nothing) when
 // path is empty. The file is opened at the first event.
-func NewEventLog(path string, log *slog.Logger) *EventLog {
+func New(path string, log *slog.Logger) *Log {
 	if path == "" {
 		return nil
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &EventLog{path: path, limit: MaxEventsSize, log: log}
+	return &Log{path: path, limit: MaxSize, log: log}
 }
 
 // Record appends e, stamping it with the current time if TS is zero.
-func (l *EventLog) Record(e Event) {
+func (l *Log) Record(e Event) {
 	if l == nil {
 		return
 	}
@@ -83,7 +87,7 @@ func (l *EventLog) Record(e Event) {
 }
 
 // Close closes the file; later events are dropped.
-func (l *EventLog) Close() error {
+func (l *Log) Close() error {
 	if l == nil {
 		return nil
 	}
@@ -93,7 +97,7 @@ func (l *EventLog) Close() error {
 	return l.closeFile()
 }
 
-func (l *EventLog) write(line []byte) error {
+func (l *Log) write(line []byte) error {
 	if l.closed {
 		return nil
 	}
@@ -112,7 +116,7 @@ func (l *EventLog) write(line []byte) error {
 	return nil
 }
 
-func (l *EventLog) open() error {
+func (l *Log) open() error {
 	if l.f != nil {
 		return nil
 	}
@@ -131,7 +135,7 @@ func (l *EventLog) open() error {
 
 // rotate renames the full file to <file>.1, replacing the previous
 // generation; the next event starts a new file.
-func (l *EventLog) rotate() error {
+func (l *Log) rotate() error {
 	if err := l.closeFile(); err != nil {
 		return err
 	}
@@ -141,11 +145,35 @@ func (l *EventLog) rotate() error {
 	return nil
 }
 
-func (l *EventLog) closeFile() error {
+func (l *Log) closeFile() error {
 	if l.f == nil {
 		return nil
 	}
 	err := l.f.Close()
 	l.f, l.size = nil, 0
 	return err
+}
+
+// maxLine bounds one line read back; longer ones (not ours) are skipped.
+const maxLine = 64 << 10
+
+// Read calls fn with every event of the log at path, the rotated
+// generation (<path>.1) first, oldest first. Files are opened as kache
+// opens its own (regfile: no symlink, no FIFO, regular files only); a
+// missing or unreadable one is skipped, and so is a line that is not an
+// event.
+func Read(path string, fn func(Event)) {
+	for _, p := range []string{path + ".1", path} {
+		f, _, err := regfile.Open(p)
+		if err != nil {
+			continue
+		}
+		_ = regfile.Lines(f, maxLine, func(line []byte) {
+			var e Event
+			if json.Unmarshal(line, &e) == nil {
+				fn(e)
+			}
+		})
+		f.Close()
+	}
 }
