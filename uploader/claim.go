@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
@@ -49,9 +50,9 @@ func takeClaim(dir, key string) (*claim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open claim %s: %w", path, err)
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if err := runlock.Flock(f, false); err != nil {
 			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
+			if errors.Is(err, runlock.ErrLocked) {
 				return nil, errClaimed
 			}
 			return nil, fmt.Errorf("flock claim %s: %w", path, err)

@@ -42,9 +42,9 @@ func TryLock(path string) (*Lock, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := flockNB(f); err != nil {
+	if err := Flock(f, false); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, ErrLocked) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
 		}
 		return nil, fmt.Errorf("flock %s: %w", path, err)
@@ -52,13 +52,25 @@ func TryLock(path string) (*Lock, error) {
 	return &Lock{f: f, path: path}, nil
 }
 
-// flockNB retries EINTR, which a signal arriving mid-call can cause.
-func flockNB(f *os.File) error {
+// Flock takes an exclusive flock(2) on f: kache's one flock call (the run
+// lock, the totals file's lock, upload claims). Without wait it returns
+// ErrLocked at once if another open file description holds it. EINTR,
+// which a signal arriving mid-call can cause, is retried. Closing f (its
+// last descriptor) drops the lock.
+func Flock(f *os.File, wait bool) error {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
+		err := syscall.Flock(int(f.Fd()), how)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			return ErrLocked
 		}
+		return err
 	}
 }
 
@@ -146,7 +158,7 @@ func Inherited(fd uintptr, path string) (*Lock, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := flockNB(f); err != nil {
+	if err := Flock(f, false); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("inherited run lock fd %d on %s is not held: %w", fd, path, err)
 	}

@@ -15,10 +15,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/regfile"
+	"github.com/kunobi-ninja/kache/internal/runlock"
 
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
 )
@@ -126,13 +126,7 @@ func lock(path string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
+	if err := runlock.Flock(f, true); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
