@@ -67,10 +67,7 @@ func validate(o Options) error {
 			return fmt.Errorf("environment variable %s contains a control character; unset it or fix its value", k)
 		}
 	}
-	if manager(o.OS) == ManagerSystemd {
-		return validateSystemd(o)
-	}
-	return nil
+	return managerFor(o.OS).validate(o)
 }
 
 // validateExe checks that exe is an absolute path to an executable file.

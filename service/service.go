@@ -144,34 +144,15 @@ func execRun(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return exec.CommandContext(ctx, name, args...).CombinedOutput()
 }
 
-// manager names the service manager kache uses on goos.
-func manager(goos string) string {
-	switch goos {
-	case "linux":
-		return ManagerSystemd
-	case "darwin":
-		return ManagerLaunchd
-	}
-	return ManagerNone
-}
-
 // Status reports whether kache is installed as a service. It only looks at
 // files, so it is cheap and safe for a read-only `kache daemon status`.
 func Status(o Options) Info {
 	o, err := o.withDefaults()
-	info := Info{Manager: manager(o.OS)}
+	m := managerFor(o.OS)
 	if err != nil {
-		return info
+		return Info{Manager: m.name()}
 	}
-	switch info.Manager {
-	case ManagerSystemd:
-		info.Path, info.SocketUnit = servicePath(o), socketPath(o)
-		info.Installed = exists(info.Path)
-	case ManagerLaunchd:
-		info.Path = plistPath(o)
-		info.Installed = exists(info.Path)
-	}
-	return info
+	return m.status(o)
 }
 
 // Available returns nil if a service manager is usable here, else an error
@@ -181,18 +162,7 @@ func Available(o Options) error {
 	if err != nil {
 		return err
 	}
-	return available(context.Background(), o)
-}
-
-// available is Available for options already defaulted.
-func available(ctx context.Context, o Options) error {
-	switch manager(o.OS) {
-	case ManagerSystemd:
-		return systemdAvailable(ctx, o)
-	case ManagerLaunchd:
-		return launchdAvailable(ctx, o)
-	}
-	return fmt.Errorf("%w: kache has no service support on %s; run the daemon with `kache daemon start` instead", ErrNoManager, o.OS)
+	return managerFor(o.OS).available(context.Background(), o)
 }
 
 // Install writes the service files and loads them. It is safe to repeat: a
@@ -202,16 +172,14 @@ func Install(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := available(ctx, o); err != nil {
+	m := managerFor(o.OS)
+	if err := m.available(ctx, o); err != nil {
 		return nil, err
 	}
 	if err := validate(o); err != nil {
 		return nil, err
 	}
-	if manager(o.OS) == ManagerLaunchd {
-		return installLaunchd(ctx, o)
-	}
-	return installSystemd(ctx, o)
+	return m.install(ctx, o)
 }
 
 // Uninstall unloads the service and removes its files. Not installed is
@@ -221,14 +189,7 @@ func Uninstall(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch manager(o.OS) {
-	case ManagerSystemd:
-		return uninstallSystemd(ctx, o)
-	case ManagerLaunchd:
-		return uninstallLaunchd(ctx, o)
-	}
-	fmt.Fprintf(o.Out, "kache has no service support on %s; nothing to uninstall\n", o.OS)
-	return &Result{Manager: ManagerNone, Action: ActionNotInstalled}, nil
+	return managerFor(o.OS).uninstall(ctx, o)
 }
 
 // Restart is tier 1 of `kache daemon restart`: ask the service manager to
@@ -242,12 +203,7 @@ func Restart(ctx context.Context, o Options) error {
 	if !Status(o).Installed {
 		return ErrNotInstalled
 	}
-	if manager(o.OS) == ManagerLaunchd {
-		_, err := run(ctx, o, "launchctl", "kickstart", "-k", launchdTarget(o))
-		return err
-	}
-	_, err = run(ctx, o, "systemctl", "--user", "restart", ServiceUnit)
-	return err
+	return managerFor(o.OS).restart(ctx, o)
 }
 
 // exists reports whether path names an existing file.

@@ -170,7 +170,7 @@ func uninstallSystemd(ctx context.Context, o Options) (*Result, error) {
 		fmt.Fprintf(o.Out, "kache is not installed as a systemd user service (no %s); nothing to do\n", servicePath(o))
 		return res, nil
 	}
-	live := available(ctx, o) == nil
+	live := systemdAvailable(ctx, o) == nil
 	if live {
 		if _, err := run(ctx, o, "systemctl", "--user", "disable", "--now", ServiceUnit, SocketUnit); err != nil {
 			return res, err
