@@ -45,12 +45,8 @@ func runRestart(ctx context.Context, env *Env) error {
 		return fmt.Errorf("restart failed: %w (see `kache daemon log`)", err)
 	}
 	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
-	fmt.Fprintf(env.Stdout, "kache daemon restarted by tier %d (%s), pid %d\n", res.Tier, tierName(res.Tier), r.newPid)
+	fmt.Fprintf(env.Stdout, "kache daemon restarted by tier %d (%s), pid %d\n", res.Tier, r.how, r.newPid)
 	return nil
-}
-
-func tierName(t int) string {
-	return map[int]string{1: "service manager kickstart", 3: "fresh spawn"}[t]
 }
 
 // restarter implements restart.Steps for this user's daemon.
@@ -65,6 +61,10 @@ type restarter struct {
 	// ask: Kill first asks an answering daemon to stop. False once
 	// diagnose found it wedged, so Kill does not wait statusTimeout again.
 	ask bool
+	// how the daemon came back, as the tier that succeeded saw it: tier
+	// 3's start may be the service manager's (a socket-activated or
+	// launchd daemon), not a spawn of ours.
+	how startHow
 }
 
 // diagnose says why the restart is needed, for the output and the restart
@@ -106,7 +106,7 @@ func (r *restarter) Kickstart(ctx context.Context) error {
 	err := daemonctl.Until(ctx, daemonctl.Real, 50*time.Millisecond, kickstartWait, func() bool {
 		st := runningStatus(ctx, r.env, r.p)
 		if st != nil && st.Pid != r.oldPid && st.Epoch == r.epoch {
-			r.newPid = st.Pid
+			r.newPid, r.how = st.Pid, "service manager kickstart"
 		}
 		return r.newPid != 0
 	})
@@ -120,10 +120,11 @@ func (r *restarter) Kickstart(ctx context.Context) error {
 func (r *restarter) Spawn(ctx context.Context) error {
 	r.record(3)
 	r.env.startedBy = "restart"
-	st, _, err := ensureDaemon(ctx, r.env, r.p, startTimeout)
+	st, how, err := ensureDaemon(ctx, r.env, r.p, startTimeout)
 	if err != nil {
 		return err
 	}
+	r.how = how
 	r.newPid = st.Pid
 	return nil
 }

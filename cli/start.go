@@ -37,12 +37,12 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 		return usagef("--timeout must be positive, not %s", timeout)
 	}
 	env.startedBy = "start"
-	st, started, err := ensureDaemon(ctx, env, p, timeout)
+	st, how, err := ensureDaemon(ctx, env, p, timeout)
 	if err != nil {
 		return err
 	}
 	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
-	if !started {
+	if how == alreadyRunning {
 		fmt.Fprintf(env.Stdout, "kache daemon already running (pid %d, %s)\n", st.Pid, p.Socket)
 		return nil
 	}
@@ -50,35 +50,44 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 	return nil
 }
 
+// startHow says how ensureDaemon got a daemon to answer.
+type startHow string
+
+const (
+	alreadyRunning startHow = ""                // one answered already
+	startedManaged startHow = "service manager" // the installed service's manager started it
+	startedSpawned startHow = "fresh spawn"     // kache spawned it
+)
+
 // ensureDaemon returns the running daemon's status, spawning one if none
 // answers. Concurrent callers serialise on the spawn lock, so fifty starts
 // at once spawn one daemon.
-func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) (*rpc.Status, bool, error) {
+func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) (*rpc.Status, startHow, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if st := runningStatus(ctx, env, p); st != nil {
-		return st, false, nil
+		return st, alreadyRunning, nil
 	}
 	if err := safesocket.PrepareDir(p.Dir()); err != nil {
-		return nil, false, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+		return nil, alreadyRunning, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	lock, err := runlock.WaitLock(ctx, p.SpawnLock())
 	if err != nil {
-		return nil, false, fmt.Errorf("wait for the spawn lock %s: %w", p.SpawnLock(), err)
+		return nil, alreadyRunning, fmt.Errorf("wait for the spawn lock %s: %w", p.SpawnLock(), err)
 	}
 	defer lock.Release()
 	if st := waitOldDaemon(ctx, env, p); st != nil {
-		return st, false, nil
+		return st, alreadyRunning, nil
 	}
 	if ctx.Err() != nil {
-		return nil, false, fmt.Errorf("the daemon holding %s%s neither became ready nor exited within %s: if it is draining, retry once it has exited; if it is wedged, run `kache daemon restart`",
+		return nil, alreadyRunning, fmt.Errorf("the daemon holding %s%s neither became ready nor exited within %s: if it is draining, retry once it has exited; if it is wedged, run `kache daemon restart`",
 			p.RunLock(), statefile.HolderHint(p.StateFile()), timeout)
 	}
 	if st := startManaged(ctx, env, p); st != nil {
-		return st, true, nil
+		return st, startedManaged, nil
 	}
 	st, err := spawnDaemon(ctx, env, p)
-	return st, err == nil, err
+	return st, startedSpawned, err
 }
 
 // startManaged starts an installed service through its manager, so that a
