@@ -64,7 +64,7 @@ type restarter struct {
 	// how the daemon came back, as the tier that succeeded saw it: tier
 	// 3's start may be the service manager's (a socket-activated or
 	// launchd daemon), not a spawn of ours.
-	how startHow
+	how daemonctl.How
 }
 
 // diagnose says why the restart is needed, for the output and the restart

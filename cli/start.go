@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,21 +10,11 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/logtail"
-	"github.com/kunobi-ninja/kache/internal/runlock"
-	"github.com/kunobi-ninja/kache/internal/safesocket"
-	"github.com/kunobi-ninja/kache/internal/spawn"
-	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
-	"github.com/kunobi-ninja/kache/service"
-	"github.com/kunobi-ninja/kache/states"
 )
 
-const (
-	startTimeout     = 10 * time.Second
-	managedStartWait = 5 * time.Second
-	logTailLines     = 20
-)
+// startTimeout bounds `kache daemon start` (and an auto-start) by default.
+const startTimeout = 10 * time.Second
 
 // runStart is `kache daemon start`.
 func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
@@ -42,7 +31,7 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 		return err
 	}
 	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
-	if how == alreadyRunning {
+	if how == daemonctl.AlreadyRunning {
 		fmt.Fprintf(env.Stdout, "kache daemon already running (pid %d, %s)\n", st.Pid, p.Socket)
 		return nil
 	}
@@ -50,135 +39,34 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 	return nil
 }
 
-// startHow says how ensureDaemon got a daemon to answer.
-type startHow string
-
-const (
-	alreadyRunning startHow = ""                // one answered already
-	startedManaged startHow = "service manager" // the installed service's manager started it
-	startedSpawned startHow = "fresh spawn"     // kache spawned it
-)
-
-// ensureDaemon returns the running daemon's status, spawning one if none
-// answers. Concurrent callers serialise on the spawn lock, so fifty starts
-// at once spawn one daemon.
-func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) (*rpc.Status, startHow, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if st := runningStatus(ctx, env, p); st != nil {
-		return st, alreadyRunning, nil
-	}
-	if err := safesocket.PrepareDir(p.Dir()); err != nil {
-		return nil, alreadyRunning, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	lock, err := runlock.WaitLock(ctx, p.SpawnLock())
+// ensureDaemon returns the running daemon's status, starting one if none
+// answers (daemonctl.Starter), and how it came.
+func ensureDaemon(ctx context.Context, env *Env, p config.Paths, timeout time.Duration) (*rpc.Status, daemonctl.How, error) {
+	s, err := starter(env, p)
 	if err != nil {
-		return nil, alreadyRunning, fmt.Errorf("wait for the spawn lock %s: %w", p.SpawnLock(), err)
+		return nil, daemonctl.AlreadyRunning, err
 	}
-	defer lock.Release()
-	if st := waitOldDaemon(ctx, env, p); st != nil {
-		return st, alreadyRunning, nil
-	}
-	if ctx.Err() != nil {
-		return nil, alreadyRunning, fmt.Errorf("the daemon holding %s%s neither became ready nor exited within %s: if it is draining, retry once it has exited; if it is wedged, run `kache daemon restart`",
-			p.RunLock(), statefile.HolderHint(p.StateFile()), timeout)
-	}
-	if st := startManaged(ctx, env, p); st != nil {
-		return st, startedManaged, nil
-	}
-	st, err := spawnDaemon(ctx, env, p)
-	return st, startedSpawned, err
+	return s.Ensure(ctx, timeout)
 }
 
-// startManaged starts an installed service through its manager, so that a
-// daemon that exited idle comes back managed (launchd has no socket
-// activation) rather than as an unmanaged child of some build. nil: not
-// installed, or the manager did not bring it up; the caller spawns one.
-func startManaged(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
-	opts := serviceOptions(env, p)
-	if !service.Status(opts).Installed {
-		return nil
+// starter is the daemon's Starter for this client: its command line and
+// environment, and the installed service.
+func starter(env *Env, p config.Paths) (*daemonctl.Starter, error) {
+	argv, err := daemonArgv(env, true, false)
+	if err != nil {
+		return nil, err
 	}
-	if err := service.Restart(ctx, opts); err != nil {
-		fmt.Fprintf(env.Stderr, "kache: the service manager did not start the daemon (%v); starting it directly\n", err)
-		return nil
-	}
-	var st *rpc.Status
-	// Bounded to leave time to spawn one instead.
-	_ = daemonctl.Until(ctx, daemonctl.Real, 10*time.Millisecond, managedStartWait, func() bool {
-		st = runningStatus(ctx, env, p)
-		return st != nil
-	})
-	return st
+	prog := newProgress(env.Stderr)
+	return &daemonctl.Starter{Paths: p, Epoch: env.epoch(), Argv: argv, Env: withStartedBy(daemonEnv(env, p), env.startedBy),
+		Service: serviceOptions(env, p), Progress: prog.show,
+		Warn: func(msg string) { fmt.Fprintf(env.Stderr, "kache: %s\n", msg) }}, nil
 }
 
 // runningStatus is the status of a daemon that answers and is running
 // (not draining toward its exit), or nil.
 func runningStatus(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
-	c := &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), CallTimeout: statusTimeout}
-	defer c.Close()
-	st, err := c.Status(ctx)
-	if err != nil || st.State != string(states.Running) {
-		return nil
-	}
-	return st
-}
-
-// waitOldDaemon waits while a daemon holds the run lock: one that is
-// starting (return it once it runs) or draining toward its exit (return
-// nil once it has gone, so a fresh one can be spawned).
-func waitOldDaemon(ctx context.Context, env *Env, p config.Paths) *rpc.Status {
-	prog := newProgress(env.Stderr)
-	var st *rpc.Status
-	_ = daemonctl.Until(ctx, daemonctl.Real, 50*time.Millisecond, 0, func() bool {
-		if !runlock.LockHeld(p.RunLock()) {
-			return true
-		}
-		st = runningStatus(ctx, env, p)
-		prog.show("waiting for the daemon holding " + p.RunLock() + " to become ready or exit")
-		return st != nil
-	})
-	return st
-}
-
-// spawnDaemon starts kache-daemon in the background and waits for it to
-// say it is ready (spawn's readiness pipe: no polling); on failure the
-// error carries the log's last lines.
-func spawnDaemon(ctx context.Context, env *Env, p config.Paths) (*rpc.Status, error) {
-	argv, err := daemonArgv(env, true, false)
-	if err != nil {
-		return nil, err
-	}
-	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: withStartedBy(daemonEnv(env, p), env.startedBy), LogPath: p.LogFile()})
-	if err != nil {
-		return nil, fmt.Errorf("spawn %s: %w", argv[0], err)
-	}
-	prog := newProgress(env.Stderr)
-	prog.show("waiting for the daemon to answer on " + p.Socket)
-	var st *rpc.Status
-	answers := func(ctx context.Context) error { // also: another daemon won the race
-		if st = runningStatus(ctx, env, p); st == nil {
-			return errors.New("no daemon answers as running")
-		}
-		return nil
-	}
-	if err = child.WaitReady(ctx, answers); err == nil && st == nil {
-		err = answers(ctx)
-	}
-	if err != nil {
-		return nil, startFailure(p, err)
-	}
-	return st, nil
-}
-
-// startFailure explains a failed start with the tail of the daemon log.
-func startFailure(p config.Paths, err error) error {
-	lines, _ := logtail.Tail(p.LogFile(), logTailLines)
-	tail := strings.Join(lines, "\n  ")
-	if tail == "" {
-		tail = "(empty)"
-	}
-	return fmt.Errorf("the daemon did not start: %w\nlast lines of %s:\n  %s\nfix the cause above, or see `kache daemon log`", err, p.LogFile(), tail)
+	s := daemonctl.Starter{Paths: p, Epoch: env.epoch()}
+	return s.Running(ctx)
 }
 
 // daemonEnv is the environment of a spawned daemon: ours, with the paths

@@ -26,7 +26,7 @@ var ErrNotAnswering = errors.New("daemon not answering")
 
 // statusTimeout bounds status: a stopped (SIGSTOP) daemon accepts
 // connections but never answers, and status must still return.
-const statusTimeout = 2 * time.Second
+const statusTimeout = daemonctl.StatusTimeout
 
 // statusReport is `kache daemon status --json`, documented in docs/status.md.
 type statusReport struct {
