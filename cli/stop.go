@@ -8,8 +8,6 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/procid"
-	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 )
@@ -37,16 +35,9 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	case timeout == 0:
 		timeout = stopTimeout(env)
 	}
-	var res *rpc.ShutdownResult
-	// A daemon that holds its run lock without a socket that answers is
-	// starting (not bound yet) or exiting (socket gone): wait, bounded,
-	// for it to answer or to let go of the lock, instead of failing.
-	_ = daemonctl.Until(ctx, daemonctl.Real, 50*time.Millisecond, min(timeout, startTimeout), func() bool {
-		res, err = askStop(ctx, env, p)
-		return !rpc.IsNotRunning(err) || !runlock.LockHeld(p.RunLock())
-	})
+	res, err := daemonctl.AskStop(ctx, p, env.epoch(), "kache daemon stop", min(timeout, startTimeout))
 	switch {
-	case rpc.IsNotRunning(err) && !runlock.LockHeld(p.RunLock()):
+	case errors.Is(err, daemonctl.ErrNoDaemon):
 		fmt.Fprintln(env.Stdout, "no kache daemon running")
 		return nil
 	case err != nil:
@@ -66,30 +57,17 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	return nil
 }
 
-// askStop sends the shutdown request once.
-func askStop(ctx context.Context, env *Env, p config.Paths) (*rpc.ShutdownResult, error) {
-	c := &rpc.Client{Socket: p.Socket, Epoch: env.epoch()}
-	defer c.Close()
-	return c.Shutdown(ctx, "kache daemon stop")
-}
-
-// waitGone waits for the daemon pid to exit, showing drain progress. It
-// watches the process, not the run lock: a successor waiting for the lock
-// takes it the moment the old daemon releases it.
+// waitGone waits for the daemon pid to exit, showing drain progress.
 func waitGone(ctx context.Context, env *Env, p config.Paths, pid int, timeout time.Duration) error {
 	prog := newProgress(env.Stdout)
 	live := newDrainLine(env, p) // on a terminal's stderr: one live line instead
 	defer live.done()
-	err := daemonctl.Until(ctx, daemonctl.Real, 25*time.Millisecond, timeout, func() bool {
-		if !daemonAlive(p, pid) {
-			return true
-		}
+	err := daemonctl.WaitGone(ctx, p, pid, timeout, func() {
 		if live != nil {
 			live.show(ctx)
 		} else {
 			prog.show(drainProgress(ctx, p))
 		}
-		return false
 	})
 	if errors.Is(err, daemonctl.ErrTimeout) {
 		live.done()
@@ -120,15 +98,4 @@ func printExit(env *Env, p config.Paths) {
 	if rec.RemoteDown {
 		fmt.Fprintf(env.Stdout, "the remote is unreachable, so the drain did not wait: the %d uploads left stay in %s and go when a daemon next reaches it\n", rec.Left, p.SpoolDir())
 	}
-}
-
-// daemonAlive: the daemon pid has not exited yet. The run lock is not
-// the test: a daemon lets go of it in its last steps, before its process
-// is gone, and a successor waiting for the lock takes it at once. pid 0
-// (unknown) falls back to the run lock alone.
-func daemonAlive(p config.Paths, pid int) bool {
-	if pid <= 0 {
-		return runlock.LockHeld(p.RunLock())
-	}
-	return !procid.Exited(pid)
 }
