@@ -14,7 +14,7 @@ import (
 )
 
 // startTimeout bounds `kache daemon start` (and an auto-start) by default.
-const startTimeout = 10 * time.Second
+const startTimeout = daemonctl.StartTimeout
 
 // runStart is `kache daemon start`.
 func runStart(ctx context.Context, env *Env, timeout time.Duration) error {

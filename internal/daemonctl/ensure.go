@@ -22,6 +22,9 @@ import (
 const (
 	// StatusTimeout bounds one status call of a client's probe or wait.
 	StatusTimeout = 2 * time.Second
+	// StartTimeout bounds a start (`kache daemon start`'s default, an
+	// auto-start, restart's tier 3).
+	StartTimeout = 10 * time.Second
 	// managedStartWait bounds the wait for a service manager's daemon,
 	// leaving time to spawn one instead.
 	managedStartWait = 5 * time.Second
