@@ -10,9 +10,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/safesocket"
-	"github.com/kunobi-ninja/kache/internal/spawn"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
@@ -204,22 +202,14 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *daemonctl.Wrapper {
 	}
 }
 
-// spawnSuccessor starts, without waiting for it, a daemon that takes over
-// once the draining one has exited. If one already waits, the new one exits
-// at once: that is fine, the waiting one replays the spool.
+// spawnSuccessor starts a daemon that takes over once the draining one
+// has exited (daemonctl.Starter.Successor).
 func spawnSuccessor(env *Env, p config.Paths) error {
-	if runlock.LockHeld(p.NextLock()) {
-		return nil
-	}
-	argv, err := daemonArgv(env, true, true)
+	s, err := starter(env, p)
 	if err != nil {
 		return err
 	}
-	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: withStartedBy(daemonEnv(env, p), successorOf(p)), LogPath: p.LogFile()})
-	if err == nil {
-		child.Detach()
-	}
-	return err
+	return s.Successor(withStartedBy(daemonEnv(env, p), successorOf(p)))
 }
 
 // runRetryFailed is `kache upload --retry-failed`: the failed intents go

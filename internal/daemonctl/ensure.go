@@ -187,3 +187,19 @@ func (s *Starter) warn(msg string) {
 		s.Warn(msg)
 	}
 }
+
+// Successor starts, without waiting for it, a daemon that takes over once
+// the draining one has exited (`--successor`), with environ as its
+// environment. If one already waits, none is started: the waiting one
+// replays the spool.
+func (s *Starter) Successor(environ []string) error {
+	if runlock.LockHeld(s.Paths.NextLock()) {
+		return nil
+	}
+	argv := append(append([]string{}, s.Argv...), "--successor")
+	child, err := spawn.Start(spawn.Options{Exe: argv[0], Args: argv[1:], Env: environ, LogPath: s.Paths.LogFile()})
+	if err == nil {
+		child.Detach()
+	}
+	return err
+}
