@@ -12,6 +12,7 @@ import (
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/eventlog"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
@@ -136,7 +137,7 @@ func flushWait(ctx context.Context, w *daemonctl.Wrapper, p config.Paths, items 
 	if err := ensureServing(ctx, w); err != nil {
 		return withDaemonLog(p, err)
 	}
-	err := daemonctl.Until(ctx, daemonctl.Real, flushPoll, max(time.Until(deadline), time.Nanosecond), func() bool {
+	err := poll.Until(ctx, poll.Real, flushPoll, max(time.Until(deadline), time.Nanosecond), func() bool {
 		for _, it := range items {
 			if it.Status == "pending" {
 				settle(p, it)
@@ -144,7 +145,7 @@ func flushWait(ctx context.Context, w *daemonctl.Wrapper, p config.Paths, items 
 		}
 		return pending(items) == 0
 	})
-	if errors.Is(err, daemonctl.ErrTimeout) {
+	if errors.Is(err, poll.ErrTimeout) {
 		return nil // what is still pending is reported as such (exit 5)
 	}
 	return err

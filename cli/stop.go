@@ -8,6 +8,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 )
@@ -69,7 +70,7 @@ func waitGone(ctx context.Context, env *Env, p config.Paths, pid int, timeout ti
 			prog.show(drainProgress(ctx, p))
 		}
 	})
-	if errors.Is(err, daemonctl.ErrTimeout) {
+	if errors.Is(err, poll.ErrTimeout) {
 		live.done()
 		return withDaemonLog(p, fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout))
 	}

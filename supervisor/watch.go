@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/states"
 )
 
@@ -166,17 +167,12 @@ const (
 // (at most max, or until ctx ends). It polls their stats, only during a
 // hand-over.
 func settleInstall(ctx context.Context, paths []string, quiet, max time.Duration) {
-	deadline := time.Now().Add(max)
 	last, _ := statIDs(paths)
 	stable := time.Now()
-	for time.Since(stable) < quiet && time.Now().Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(installPoll):
-		}
+	_ = poll.Until(ctx, poll.Real, installPoll, max, func() bool {
 		if now, _ := statIDs(paths); !slices.Equal(now, last) {
 			last, stable = now, time.Now()
 		}
-	}
+		return time.Since(stable) >= quiet
+	})
 }

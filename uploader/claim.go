@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/spool"
 )
@@ -157,24 +158,26 @@ func (p *Pool) waitClaim(key string) {
 // claimFree waits until nobody holds the claim on key; false if the pool
 // stopped first.
 func (p *Pool) claimFree(key string) bool {
-	t := time.NewTicker(claimPoll)
-	defer t.Stop()
-	for {
+	free := false
+	_ = poll.Until(p.ctx, poll.Real, claimPoll, 0, func() bool {
 		c, err := takeClaim(p.claimDir(), key)
 		if err == nil {
 			c.f.Close() // not removed: we take it again at once to upload
+			free = true
 			return true
 		}
-		if !errors.Is(err, errClaimed) {
-			return false
-		}
-		select {
-		case <-t.C:
-		case <-p.closed:
-			return false
-		case <-p.ctx.Done():
-			return false
-		}
+		return !errors.Is(err, errClaimed) || isClosed(p.closed)
+	})
+	return free
+}
+
+// isClosed reports whether ch is closed (the pool is draining).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/internal/cachekey"
 	"github.com/kunobi-ninja/kache/internal/eventlog"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/spool"
 )
 
@@ -418,22 +419,12 @@ const drainPoll = 50 * time.Millisecond
 // then only waits for a remote that does not answer, and the drain's cap
 // would be spent for nothing.
 func (p *Pool) drainWait(done <-chan struct{}, timeout time.Duration) (finished, down bool) {
-	cap := time.NewTimer(timeout)
-	defer cap.Stop()
-	tick := time.NewTicker(drainPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-done:
-			return true, false
-		case <-cap.C:
-			return false, false
-		case <-tick.C:
-			if p.breaker.State() == BreakerOpen && p.calling.Load() == 0 {
-				return false, true
-			}
-		}
-	}
+	_ = poll.Until(context.Background(), poll.Real, drainPoll, timeout, func() bool {
+		finished = isClosed(done)
+		down = !finished && p.breaker.State() == BreakerOpen && p.calling.Load() == 0
+		return finished || down
+	})
+	return finished, down
 }
 
 type drainBase struct{ done, failed int64 }

@@ -1,7 +1,8 @@
 // Package daemonctl is the daemon as a client sees it: one place that
-// decides what the daemon is doing (Probe), the one loop every client wait
-// is written with (Until, on an injected Clock so the waits are tested
-// with a fake one), and the auto-start policy a wrapper applies on top of
-// the RPC transport (Wrapper). The commands that start, stop, restart and
-// show the daemon, the Rust wrapper and the cache program are its clients.
+// decides what the daemon is doing (Probe), starts it (Starter: Ensure,
+// Successor), stops it (AskStop, WaitGone) and restarts it (Restarter, the
+// three tiers), and the auto-start policy a wrapper applies on top of the
+// RPC transport (Wrapper). Its waits are written with internal/poll. The
+// commands that start, stop, restart and show the daemon, the monitor, the
+// Rust wrapper and the cache program are its clients.
 package daemonctl

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/safesocket"
 	"github.com/kunobi-ninja/kache/internal/spawn"
@@ -117,7 +118,7 @@ func (s *Starter) startManaged(ctx context.Context) *rpc.Status {
 		return nil
 	}
 	var st *rpc.Status
-	_ = Until(ctx, Real, 10*time.Millisecond, managedStartWait, func() bool {
+	_ = poll.Until(ctx, poll.Real, 10*time.Millisecond, managedStartWait, func() bool {
 		st = s.Running(ctx)
 		return st != nil
 	})
@@ -129,7 +130,7 @@ func (s *Starter) startManaged(ctx context.Context) *rpc.Status {
 // has gone, so a fresh one can be started).
 func (s *Starter) waitOld(ctx context.Context) *rpc.Status {
 	var st *rpc.Status
-	_ = Until(ctx, Real, 50*time.Millisecond, 0, func() bool {
+	_ = poll.Until(ctx, poll.Real, 50*time.Millisecond, 0, func() bool {
 		if !runlock.LockHeld(s.Paths.RunLock()) {
 			return true
 		}

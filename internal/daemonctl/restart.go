@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/epoch"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/restart"
 	"github.com/kunobi-ninja/kache/internal/runlock"
@@ -90,7 +91,7 @@ func (r *Restarter) Kickstart(ctx context.Context) error {
 	if err := service.Restart(ctx, r.s.Service); err != nil {
 		return err
 	}
-	err := Until(ctx, Real, 50*time.Millisecond, kickstartWait, func() bool {
+	err := poll.Until(ctx, poll.Real, 50*time.Millisecond, kickstartWait, func() bool {
 		st := r.s.Running(ctx)
 		if st != nil && st.Pid != r.OldPid && st.Epoch == r.s.Epoch {
 			r.NewPid, r.How = st.Pid, "service manager kickstart"
@@ -153,7 +154,7 @@ const lockReleaseWait = time.Second
 
 // lockFreed waits up to d for nobody to hold the lock at path.
 func lockFreed(ctx context.Context, path string, d time.Duration) bool {
-	return Until(ctx, Real, 20*time.Millisecond, d, func() bool { return !runlock.LockHeld(path) }) == nil
+	return poll.Until(ctx, poll.Real, 20*time.Millisecond, d, func() bool { return !runlock.LockHeld(path) }) == nil
 }
 
 // killAll stops every daemon for this socket that runs now.
@@ -231,5 +232,5 @@ func sameProcess(pi procid.ProcInfo, socket string) bool {
 }
 
 func waitExit(ctx context.Context, pi procid.ProcInfo, socket string, d time.Duration) bool {
-	return Until(ctx, Real, 20*time.Millisecond, d, func() bool { return !sameProcess(pi, socket) }) == nil
+	return poll.Until(ctx, poll.Real, 20*time.Millisecond, d, func() bool { return !sameProcess(pi, socket) }) == nil
 }

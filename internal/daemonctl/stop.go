@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/procid"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -21,7 +22,7 @@ var ErrNoDaemon = errors.New("no kache daemon running")
 func AskStop(ctx context.Context, p config.Paths, epoch int64, reason string, within time.Duration) (*rpc.ShutdownResult, error) {
 	var res *rpc.ShutdownResult
 	var err error
-	_ = Until(ctx, Real, 50*time.Millisecond, within, func() bool {
+	_ = poll.Until(ctx, poll.Real, 50*time.Millisecond, within, func() bool {
 		c := &rpc.Client{Socket: p.Socket, Epoch: epoch}
 		res, err = c.Shutdown(ctx, reason)
 		c.Close()
@@ -39,7 +40,7 @@ func AskStop(ctx context.Context, p config.Paths, epoch int64, reason string, wi
 // steps, before its process is gone, and a successor waiting for the lock
 // takes it at once. pid 0 (unknown) falls back to the run lock alone.
 func WaitGone(ctx context.Context, p config.Paths, pid int, timeout time.Duration, tick func()) error {
-	return Until(ctx, Real, 25*time.Millisecond, timeout, func() bool {
+	return poll.Until(ctx, poll.Real, 25*time.Millisecond, timeout, func() bool {
 		if !alive(p, pid) {
 			return true
 		}

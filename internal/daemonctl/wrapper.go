@@ -3,9 +3,10 @@ package daemonctl
 import (
 	"context"
 	"errors"
-	"github.com/kunobi-ninja/kache/rpc"
 	"math/rand/v2"
 	"time"
+
+	"github.com/kunobi-ninja/kache/rpc"
 )
 
 // Wrapper applies the build wrapper's offline rules on top of rpc.Client. The

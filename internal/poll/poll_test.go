@@ -1,4 +1,4 @@
-package daemonctl
+package poll
 
 import (
 	"context"

@@ -1,4 +1,8 @@
-package daemonctl
+// Package poll is kache's one "wait until" loop: every wait that polls a
+// condition (a daemon to answer, a lock to fall free, a process to exit, a
+// drain to end, an installation to settle) is written with Until, on an
+// injected Clock, so the waits are tested with a fake clock.
+package poll
 
 import (
 	"context"
@@ -26,9 +30,8 @@ var ErrTimeout = errors.New("timed out")
 
 // Until calls cond, then again every `every`, until it returns true (nil),
 // ctx ends (ctx's error) or limit passes on clock (ErrTimeout). A limit of
-// 0 waits as long as ctx allows. It is the one poll loop of the clients:
-// each wait differs only in what it waits for, how often it looks, and
-// for how long.
+// 0 waits as long as ctx allows. Each wait differs only in what it waits
+// for, how often it looks, and for how long.
 func Until(ctx context.Context, clock Clock, every, limit time.Duration, cond func() bool) error {
 	var deadline time.Time
 	if limit > 0 {
