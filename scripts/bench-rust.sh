@@ -24,7 +24,7 @@
 # BENCH_RUST_WARM (rounds of the four warm builds, default 3),
 # BENCH_RUST_KEEP (set: the work dir is kept), BENCH_RUST_OUT (a directory: the results table rows go to table.md and
 # every run to runs.md there, for bench.sh; else they are printed).
-# With the defaults the section takes about 10 minutes on 2 busy cores.
+# With the defaults the section took 11.5 minutes on 2 cores under load 9-13.
 set -Eeuo pipefail
 bin=$(realpath "${1:-bin/kache}")
 repo=$(cd "$(dirname "$0")/.." && pwd)
