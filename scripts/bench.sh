@@ -15,6 +15,9 @@
 #   8. idle footprint: RSS and context switches over 10 s, vs an idle sccache
 #   9. an upgrade under load (scripts/bench-handover.sh): remote-check misses,
 #      longest client wait and replace-to-serving, hand-over vs the old path
+#  10. Rust builds (scripts/bench-rust.sh): a workspace of Debian-packaged
+#      crates, no wrapper, cold, warm same tree, warm other checkout and warm
+#      from the remote, beside Debian's sccache; the cost of a hit
 # then rewrites the generated block of docs/benchmarks.md (the reading
 # below the block is kept). Installs missing peers with apt-get. Every
 # process it starts carries KACHE_BENCH_WORK in its environment, which is
@@ -22,8 +25,9 @@
 # (hyperfine -N splits commands on whitespace).
 # Knobs: BENCH_ROUNDS (hyperfine rounds, default 5), BENCH_TP_RUNS (runs per
 # throughput case, default 5), BENCH_SCALE (entry counts of section 7),
-# BENCH_ONLY (space-separated section functions to run, e.g. "bench_scale";
-# the doc is then not rewritten).
+# BENCH_ONLY (space-separated sections to run, by function or short name,
+# e.g. "bench_scale" or "rust"; the doc is then not rewritten); the Rust
+# section's knobs are bench-rust.sh's (BENCH_RUST_COLD, BENCH_RUST_WARM).
 set -Eeuo pipefail
 bin=$(realpath "${1:-bin/kache}")
 daemon_bin=$(dirname "$bin")/kache-daemon
@@ -563,6 +567,19 @@ bench_handover() {
 	done
 }
 
+# --- 10: Rust builds -----------------------------------------------------------------
+
+bench_rust() {
+	section "10. Rust builds (scripts/bench-rust.sh): no wrapper, cold, warm, other checkout, from the remote; beside sccache"
+	if ! BENCH_RUST_OUT=$W/rust "$repo/scripts/bench-rust.sh" "$bin" 2>&1 | sed 's/^/  /'; then
+		row "Rust builds" "FAILED to run" "" "" "" "unknown"
+		return
+	fi
+	cat "$W/rust/table.md" >>"$table"
+	sed 's/^/  runs: /' "$W/rust/runs.md"
+	cat "$W/rust/runs.md" >>"$W/runs.md"
+}
+
 # --- the report ---------------------------------------------------------------
 
 machine() {
@@ -584,7 +601,7 @@ report() {
 	say "|---|---|---|---|---|---|"
 	cat "$table"
 	say ""
-	say "Peers: sccache (1, 2), rclone \`copy --transfers 16\` to the same versitygw (3). Package init of \`kache --version\`"
+	say "Peers: sccache (1, 2, 10), rclone \`copy --transfers 16\` to the same versitygw (3). Package init of \`kache --version\`"
 	say "(\`GODEBUG=inittrace=1\`, ms, mean of 20 runs; built with -tags urfave_cli_no_docs):"
 	say ""
 	say '```'
@@ -638,7 +655,7 @@ printf '' >"$W/none.toml"
 # this shell interrupts `wait` at once, so the traps clean up at once
 # instead of after the section (bash runs traps only between commands).
 step() {
-	case " ${BENCH_ONLY:-$1} " in *" $1 "*) ;; *) return 0 ;; esac
+	case " ${BENCH_ONLY:-$1} " in *" $1 "* | *" ${1#bench_} "*) ;; *) return 0 ;; esac
 	"$@" &
 	wait $!
 }
@@ -656,6 +673,7 @@ step bench_restart
 step bench_scale
 step bench_idle
 step bench_handover
+step bench_rust
 section "results"
 cat "$table"
 [ -n "${BENCH_ONLY:-}" ] && { say "BENCH_ONLY set: docs/benchmarks.md left as it was"; exit 0; }
