@@ -159,7 +159,7 @@ func (p *Pool) waitClaim(key string) {
 // stopped first.
 func (p *Pool) claimFree(key string) bool {
 	free := false
-	_ = poll.Until(p.ctx, poll.Real, claimPoll, 0, func() bool {
+	_ = poll.Until(p.ctx, poll.Real, claimPoll, poll.Forever, func() bool {
 		c, err := takeClaim(p.claimDir(), key)
 		if err == nil {
 			c.f.Close() // not removed: we take it again at once to upload

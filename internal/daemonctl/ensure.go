@@ -130,7 +130,7 @@ func (s *Starter) startManaged(ctx context.Context) *rpc.Status {
 // has gone, so a fresh one can be started).
 func (s *Starter) waitOld(ctx context.Context) *rpc.Status {
 	var st *rpc.Status
-	_ = poll.Until(ctx, poll.Real, 50*time.Millisecond, 0, func() bool {
+	_ = poll.Until(ctx, poll.Real, 50*time.Millisecond, poll.Forever, func() bool { // ctx bounds it
 		if !runlock.LockHeld(s.Paths.RunLock()) {
 			return true
 		}

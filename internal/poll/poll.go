@@ -28,20 +28,20 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // ErrTimeout is returned by Until when limit passes before cond holds.
 var ErrTimeout = errors.New("timed out")
 
+// Forever is a limit that never passes: the wait ends with cond or ctx.
+const Forever time.Duration = 1<<63 - 1
+
 // Until calls cond, then again every `every`, until it returns true (nil),
 // ctx ends (ctx's error) or limit passes on clock (ErrTimeout). A limit of
-// 0 waits as long as ctx allows. Each wait differs only in what it waits
-// for, how often it looks, and for how long.
+// 0 or less looks once; Forever waits as long as ctx allows. Each wait
+// differs only in what it waits for, how often it looks, and for how long.
 func Until(ctx context.Context, clock Clock, every, limit time.Duration, cond func() bool) error {
-	var deadline time.Time
-	if limit > 0 {
-		deadline = clock.Now().Add(limit)
-	}
+	start := clock.Now()
 	for {
 		if cond() {
 			return nil
 		}
-		if limit > 0 && !clock.Now().Before(deadline) {
+		if limit != Forever && clock.Now().Sub(start) >= limit {
 			return ErrTimeout
 		}
 		select {

@@ -61,8 +61,17 @@ func TestUntilTimesOut(t *testing.T) {
 func TestUntilContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := Until(ctx, Real, time.Hour, 0, func() bool { return false })
+	err := Until(ctx, Real, time.Hour, Forever, func() bool { return false })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Until = %v, want the context's error", err)
+	}
+}
+
+// TestUntilZeroLooksOnce: a limit of 0 is no wait, not no limit.
+func TestUntilZeroLooksOnce(t *testing.T) {
+	n := 0
+	err := Until(context.Background(), newFakeClock(), time.Second, 0, func() bool { n++; return false })
+	if !errors.Is(err, ErrTimeout) || n != 1 {
+		t.Fatalf("Until(limit 0) = %v after %d looks, want ErrTimeout after 1", err, n)
 	}
 }
