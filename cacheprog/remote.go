@@ -1,0 +1,43 @@
+package cacheprog
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// remotePause is how long remote checks stop after one failed: with the
+// daemon down or the remote failing, most gets are immediate misses, and
+// checks resume by themselves once a daemon answers (an upload may have
+// started one).
+const remotePause = time.Second
+
+// remote asks the daemon about local misses, if there is a daemon.
+type remote struct {
+	d        Daemon
+	deadline time.Duration
+	mu       sync.Mutex
+	pausedTo time.Time
+}
+
+// check reports whether key is now in the store, downloaded from the
+// remote; any failure is a miss.
+func (r *remote) check(ctx context.Context, key string) bool {
+	if r.d == nil {
+		return false
+	}
+	r.mu.Lock()
+	paused := time.Now().Before(r.pausedTo)
+	r.mu.Unlock()
+	if paused {
+		return false
+	}
+	found, err := r.d.RemoteCheck(ctx, key, r.deadline)
+	if err != nil {
+		r.mu.Lock()
+		r.pausedTo = time.Now().Add(remotePause)
+		r.mu.Unlock()
+		return false
+	}
+	return found
+}
