@@ -2,6 +2,7 @@ package cacheprog
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -18,6 +19,9 @@ type remote struct {
 	deadline time.Duration
 	mu       sync.Mutex
 	pausedTo time.Time
+	errors   int   // failed checks
+	skipped  int   // checks not made while paused
+	lastErr  error // the last failure, for the record
 }
 
 // check reports whether key is now in the store, downloaded from the
@@ -28,6 +32,9 @@ func (r *remote) check(ctx context.Context, key string) bool {
 	}
 	r.mu.Lock()
 	paused := time.Now().Before(r.pausedTo)
+	if paused {
+		r.skipped++
+	}
 	r.mu.Unlock()
 	if paused {
 		return false
@@ -36,8 +43,20 @@ func (r *remote) check(ctx context.Context, key string) bool {
 	if err != nil {
 		r.mu.Lock()
 		r.pausedTo = time.Now().Add(remotePause)
+		r.errors++
+		r.lastErr = err
 		r.mu.Unlock()
 		return false
 	}
 	return found
+}
+
+// problem says why remote checks failed, if any did.
+func (r *remote) problem() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.errors == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d remote checks failed (%d skipped after): %v", r.errors, r.skipped, r.lastErr)
 }

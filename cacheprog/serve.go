@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,6 +120,7 @@ func (s *session) end(closeReq *Request) {
 	if s.up != nil {
 		s.note(s.up.close(s.o.CloseWait))
 	}
+	s.note(s.remote.problem())
 	s.leases.stop()
 	if closeReq != nil {
 		s.respond(Response{ID: closeReq.ID})
@@ -221,9 +223,7 @@ func (s *session) record(start time.Time, err error) {
 	if err != nil {
 		r.Exit = 2
 	}
-	if len(notes) > 0 {
-		r.Reason = notes[0]
-	}
+	r.Reason = strings.Join(notes, "; ")
 	_ = buildlog.Append(filepath.Join(s.o.CacheDir, "builds.jsonl"), r)
 }
 
