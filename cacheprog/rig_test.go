@@ -2,6 +2,7 @@ package cacheprog_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/internal/buildlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
+	"go.uber.org/goleak"
 )
 
 // The end-to-end rig: the real go command with GOCACHEPROG pointed at the
@@ -31,6 +33,13 @@ func TestMain(m *testing.M) {
 	kacheBin = filepath.Join(dir, "kache")
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// A session's goroutines (gets, uploads, leases) end with it.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines left behind:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
