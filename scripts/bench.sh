@@ -15,6 +15,9 @@
 #   8. idle footprint: RSS and context switches over 10 s, vs an idle sccache
 #   9. an upgrade under load (scripts/bench-handover.sh): remote-check misses,
 #      longest client wait and replace-to-serving, hand-over vs the old path
+#  10. the go command's cache through kache (GOCACHEPROG="kache cacheprog"):
+#      `go build ./...` of this repository cold, warm from the local store and
+#      warm from a versitygw bucket, beside the go command's own cache
 # then rewrites the generated block of docs/benchmarks.md (the reading
 # below the block is kept). Installs missing peers with apt-get. Every
 # process it starts carries KACHE_BENCH_WORK in its environment, which is
@@ -22,8 +25,9 @@
 # (hyperfine -N splits commands on whitespace).
 # Knobs: BENCH_ROUNDS (hyperfine rounds, default 5), BENCH_TP_RUNS (runs per
 # throughput case, default 5), BENCH_SCALE (entry counts of section 7),
-# BENCH_ONLY (space-separated section functions to run, e.g. "bench_scale";
-# the doc is then not rewritten).
+# BENCH_GO_RUNS (runs of each case of section 10, default 3), BENCH_ONLY
+# (space-separated section functions to run, e.g. "bench_scale" or
+# "bench_cacheprog"; the doc is then not rewritten).
 set -Eeuo pipefail
 bin=$(realpath "${1:-bin/kache}")
 daemon_bin=$(dirname "$bin")/kache-daemon
@@ -42,8 +46,9 @@ scale_sizes=${BENCH_SCALE:-100 1000 10000 100000}
 # --- setup and cleanup -------------------------------------------------------
 
 install_peers() {
-	local t missing=() sudo=
-	for t in sccache rclone hyperfine jq; do
+	local t missing=() sudo= want="sccache rclone hyperfine jq"
+	[ "${BENCH_ONLY:-}" = bench_cacheprog ] && want=jq # section 10 alone needs no peer
+	for t in $want; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 	done
 	[ ${#missing[@]} -eq 0 ] && return
@@ -560,6 +565,93 @@ bench_handover() {
 	done
 }
 
+# --- 10: the go command's cache ------------------------------------------------------
+
+# gobuild NAME PROG: one timed `go build ./...` of this repository with a
+# fresh GOCACHE (through `kache cacheprog` if PROG is set), appending its
+# seconds to go.NAME; the kache environment is the caller's.
+gobuild() {
+	local t0 t1 gc=$W/go/gocache-$1-$RANDOM
+	mkdir -p "$gc"
+	t0=$(us_now)
+	(cd "$repo" && GOCACHE=$gc GOCACHEPROG=${2:+"$bin cacheprog"} GOPROXY=off GOFLAGS= go build ./...)
+	t1=$(us_now)
+	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.$1"
+}
+
+# default_go: the go command's own cache, cold (`go clean -cache`), then warm.
+default_go() {
+	local gc=$W/go/gocache-default t0 t1 phase
+	mkdir -p "$gc"
+	GOCACHE=$gc go clean -cache
+	for phase in cold warm; do
+		t0=$(us_now)
+		(cd "$repo" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= go build ./...)
+		t1=$(us_now)
+		awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.default_$phase"
+	done
+}
+
+# kache_go RUN: cold without a remote, then warm from that store; cold with
+# the bucket (prefix per run; flushed and stopped untimed), then warm from
+# the bucket alone: a fresh cache dir whose daemon was started untimed.
+kache_go() {
+	export KACHE_CACHE_DIR=$W/go/local-$1 KACHE_SOCKET_PATH=$W/go/local-$1.sock
+	unset KACHE_S3_BUCKET
+	gobuild kache_cold 1
+	gobuild kache_warm 1
+	"$bin" daemon stop >/dev/null 2>&1 || true
+	(
+		# shellcheck disable=SC1091
+		. "$W/gw/env"
+		export KACHE_S3_PREFIX=go-$1/ KACHE_CACHE_DIR=$W/go/fill-$1 KACHE_SOCKET_PATH=$W/go/fill-$1.sock
+		gobuild kache_cold_remote 1
+		"$bin" flush --timeout 10m >/dev/null || say "  WARNING: flush after run $1 did not confirm every upload"
+		"$bin" daemon stop >/dev/null 2>&1
+		export KACHE_CACHE_DIR=$W/go/empty-$1 KACHE_SOCKET_PATH=$W/go/empty-$1.sock
+		"$bin" daemon start >/dev/null
+		gobuild kache_warm_remote 1
+		"$bin" daemon stop >/dev/null 2>&1
+	)
+	go_counts "$1"
+}
+
+# go_counts RUN: the sessions' counts of run RUN, from builds.jsonl.
+go_counts() {
+	local d
+	for d in local fill empty; do
+		runs "go run $1, cache dir $d: $(jq -c -s '[.[] | select(.tool == "go") | .go] | {sessions: length, gets: (map(.gets) | add), hits: (map(.hits) | add), remote_hits: (map(.remote_hits) | add), misses: (map(.misses) | add), puts: (map(.puts) | add)}' "$W/go/$d-$1/builds.jsonl")"
+	done
+}
+
+bench_cacheprog() {
+	local go_runs=${BENCH_GO_RUNS:-3} i
+	section "10. go build ./... of this repository: go's own cache vs GOCACHEPROG=\"kache cacheprog\" ($go_runs runs, alternating)"
+	mkdir -p "$W/go"
+	"$repo/scripts/versitygw.sh" start "$W/gw"
+	export KACHE_CONFIG=$W/none.toml KACHE_DAEMON_IDLE_TIMEOUT=0
+	unset KACHE_REMOTE_DIR KACHE_LOG KACHE_S3_PREFIX
+	for i in $(seq "$go_runs"); do
+		default_go
+		kache_go "$i"
+	done
+	"$repo/scripts/versitygw.sh" stop "$W/gw" 2>/dev/null
+	go_row "cold: kache, no remote / \`go clean -cache\`" kache_cold default_cold 1.05
+	go_row "cold: kache, uploading to versitygw / \`go clean -cache\`" kache_cold_remote default_cold 1.05
+	go_row "warm from the local store (fresh GOCACHE) / go's warm cache" kache_warm default_warm 1.1
+	go_row "warm from versitygw (empty store) / kache cold" kache_warm_remote kache_cold_remote 0.5
+	runs "go build ./... (s): $(for f in default_cold default_warm kache_cold kache_warm kache_cold_remote kache_warm_remote; do printf '%s %s; ' "$f" "$(list "$W/go.$f")"; done)"
+}
+
+# go_row TITLE KACHE PEER TARGET: a row for the medians of two timings.
+go_row() {
+	local km pm r
+	km=$(median "$W/go.$2")
+	pm=$(median "$W/go.$3")
+	r=$(ratio "$km" "$pm")
+	row "$1" "$(f2 "$km") s" "$(f2 "$pm") s" "$r" "ratio ≤ $4" "$(within "$r" "$4")"
+}
+
 # --- the report ---------------------------------------------------------------
 
 machine() {
@@ -653,6 +745,7 @@ step bench_restart
 step bench_scale
 step bench_idle
 step bench_handover
+step bench_cacheprog
 section "results"
 cat "$table"
 [ -n "${BENCH_ONLY:-}" ] && { say "BENCH_ONLY set: docs/benchmarks.md left as it was"; exit 0; }
