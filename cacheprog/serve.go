@@ -128,38 +128,56 @@ func (s *session) end(closeReq *Request) {
 	s.scratch.remove()
 }
 
+// dispatchGet answers a get: a local hit, or a miss with no remote to
+// ask, at once on the reading goroutine (a few syscalls: handing it to
+// another goroutine would cost more, on a loaded machine far more); a
+// local miss that may wait on the remote on a goroutine of its own.
 func (s *session) dispatchGet(ctx context.Context, req *Request) {
 	if err := checkID("ActionID", req.ActionID); err != nil {
 		s.respond(Response{ID: req.ID, Err: fmt.Sprintf("kache cacheprog: request %d: %v", req.ID, err)})
+		return
+	}
+	key := Key(req.ActionID)
+	if s.o.UseStore {
+		if o, ok := lookup(s.o.Store, key); ok {
+			s.respond(s.hit(req.ID, key, o, false))
+			return
+		}
+	}
+	if !s.o.UseStore || s.o.Daemon == nil {
+		s.respond(s.miss(req.ID))
 		return
 	}
 	s.sem <- struct{}{}
 	s.gets.Add(1)
 	go func() {
 		defer func() { <-s.sem; s.gets.Done() }()
-		s.respond(s.get(ctx, req))
+		defer func() {
+			if r := recover(); r != nil { // a bug of kache's is a miss, not a dead build
+				s.note(fmt.Errorf("kache bug answering get %d: %v", req.ID, r))
+				s.respond(Response{ID: req.ID, Miss: true})
+			}
+		}()
+		s.respond(s.remoteGet(ctx, req.ID, key))
 	}()
 }
 
-// get answers from the store, then from the remote; anything else is a
-// miss.
-func (s *session) get(ctx context.Context, req *Request) Response {
-	key := Key(req.ActionID)
-	if s.o.UseStore {
+// remoteGet answers a local miss from the remote, if it has the entry.
+func (s *session) remoteGet(ctx context.Context, id int64, key string) Response {
+	if s.remote.check(ctx, key) {
 		if o, ok := lookup(s.o.Store, key); ok {
-			return s.hit(req.ID, key, o, false)
-		}
-		if s.remote.check(ctx, key) {
-			if o, ok := lookup(s.o.Store, key); ok {
-				return s.hit(req.ID, key, o, true)
-			}
+			return s.hit(id, key, o, true)
 		}
 	}
+	return s.miss(id)
+}
+
+func (s *session) miss(id int64) Response {
 	s.mu.Lock()
 	s.counts.Gets++
 	s.counts.Misses++
 	s.mu.Unlock()
-	return Response{ID: req.ID, Miss: true}
+	return Response{ID: id, Miss: true}
 }
 
 func (s *session) hit(id int64, key string, o object, remote bool) Response {
