@@ -148,17 +148,24 @@ func (s *session) dispatchGet(ctx context.Context, req *Request) {
 		s.respond(s.miss(req.ID))
 		return
 	}
+	s.goRemote(ctx, req.ID, key)
+}
+
+// goRemote answers a local miss from the remote on a goroutine of its
+// own, at most maxGets at once, so one get waiting on the remote does not
+// hold up the others.
+func (s *session) goRemote(ctx context.Context, id int64, key string) {
 	s.sem <- struct{}{}
 	s.gets.Add(1)
 	go func() {
 		defer func() { <-s.sem; s.gets.Done() }()
 		defer func() {
 			if r := recover(); r != nil { // a bug of kache's is a miss, not a dead build
-				s.note(fmt.Errorf("kache bug answering get %d: %v", req.ID, r))
-				s.respond(Response{ID: req.ID, Miss: true})
+				s.note(fmt.Errorf("kache bug answering get %d: %v", id, r))
+				s.respond(Response{ID: id, Miss: true})
 			}
 		}()
-		s.respond(s.remoteGet(ctx, req.ID, key))
+		s.respond(s.remoteGet(ctx, id, key))
 	}()
 }
 
