@@ -228,3 +228,45 @@ func TestEvictionTakesGoEntries(t *testing.T) {
 		}
 	}
 }
+
+// scriptedDaemon answers remote checks with the errors it is given, in
+// order; nil is a hit.
+type scriptedDaemon struct {
+	answers []error
+	asked   int
+}
+
+func (d *scriptedDaemon) RemoteCheck(context.Context, string, time.Duration) (bool, error) {
+	err := d.answers[min(d.asked, len(d.answers)-1)]
+	d.asked++
+	return err == nil, err
+}
+
+func (d *scriptedDaemon) Upload(context.Context, map[string]string) error { return nil }
+
+// TestRemotePauses: checks pause for a second after a failure (a downed
+// daemon), but only after slowInARow checks in a row passed their
+// deadline (a large download still running is no reason to stop); a
+// hit resets the count.
+func TestRemotePauses(t *testing.T) {
+	slow := fmt.Errorf("%w: big object", ErrSlow)
+	cases := []struct {
+		name    string
+		answers []error
+		asked   int // of 6 checks, before the pause
+	}{
+		{"down", []error{errors.New("daemon not running")}, 1},
+		{"slow", []error{slow}, slowInARow},
+		{"slow, a hit between", []error{slow, slow, nil, slow, slow, nil}, 6},
+	}
+	for _, c := range cases {
+		d := &scriptedDaemon{answers: c.answers}
+		r := &remote{d: d, deadline: time.Second}
+		for range 6 {
+			r.check(context.Background(), "go-k")
+		}
+		if d.asked != c.asked {
+			t.Errorf("%s: the daemon was asked %d times of 6, want %d", c.name, d.asked, c.asked)
+		}
+	}
+}

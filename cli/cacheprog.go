@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,7 +98,11 @@ func newGoDaemon(env *Env, p config.Paths) *goDaemon {
 func (d *goDaemon) RemoteCheck(ctx context.Context, key string, deadline time.Duration) (bool, error) {
 	c := <-d.checks
 	defer func() { d.checks <- c }()
-	return c.RemoteCheck(ctx, key, deadline)
+	found, err := c.RemoteCheck(ctx, key, deadline)
+	if rpc.KindOf(err) == rpc.ErrTimeout || errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", cacheprog.ErrSlow, err)
+	}
+	return found, err
 }
 
 func (d *goDaemon) Upload(ctx context.Context, entries map[string]string) error {
