@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/buildlog"
@@ -243,6 +244,7 @@ func (s *session) record(start time.Time, err error) {
 	s.mu.Lock()
 	counts, notes := s.counts, s.notes
 	s.mu.Unlock()
+	counts.CPUMs = cpuMs()
 	r := buildlog.Record{At: start, Tool: "go", Pid: os.Getpid(), Outcome: buildlog.GoSession,
 		Ms: float64(time.Since(start).Microseconds()) / 1000, Go: &counts}
 	if err != nil {
@@ -250,6 +252,15 @@ func (s *session) record(start time.Time, err error) {
 	}
 	r.Reason = strings.Join(notes, "; ")
 	_ = buildlog.Append(filepath.Join(s.o.CacheDir, "builds.jsonl"), r)
+}
+
+// cpuMs is this process's CPU time so far, user and system.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 // errNoPlace is a put kache could keep nowhere.

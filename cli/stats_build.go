@@ -87,6 +87,7 @@ func (g *GoStats) add(c buildlog.GoCounts) {
 	g.Puts += c.Puts
 	g.BytesIn += c.BytesIn
 	g.BytesOut += c.BytesOut
+	g.CPUMs += c.CPUMs
 }
 
 func printGoStats(w io.Writer, g GoStats) {
@@ -96,7 +97,8 @@ func printGoStats(w io.Writer, g GoStats) {
 	fmt.Fprintln(w, "go builds (builds.jsonl, GOCACHEPROG=\"kache cacheprog\"):")
 	fmt.Fprintf(w, "  sessions:    %d: %d gets (%d local hits, %d remote hits, %d misses), %d puts\n",
 		g.Sessions, g.Gets, g.Hits, g.RemoteHits, g.Misses, g.Puts)
-	fmt.Fprintf(w, "  hit rate:    %.1f%%; %.1f MiB served, %.1f MiB stored\n", 100*g.HitRate, float64(g.BytesOut)/(1<<20), float64(g.BytesIn)/(1<<20))
+	fmt.Fprintf(w, "  hit rate:    %.1f%%; %.1f MiB served, %.1f MiB stored; kache's own CPU %.1f s\n",
+		100*g.HitRate, float64(g.BytesOut)/(1<<20), float64(g.BytesIn)/(1<<20), g.CPUMs/1000)
 }
 
 // readStoreStats measures the store (a walk of its directory).

@@ -577,7 +577,12 @@ gobuild() {
 	(cd "$repo" && GOCACHE=$gc GOCACHEPROG=${2:+"$bin cacheprog"} GOPROXY=off GOFLAGS= go build ./...)
 	t1=$(us_now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.$1"
+	go_load "$1" "$t0" "$t1"
 }
+
+# go_load NAME T0 T1: one build's time and the machine's load after it (a
+# shared machine's other work shows here).
+go_load() { runs "$1: $(ms_between "$2" "$3") ms, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 # default_go: the go command's own cache, cold (`go clean -cache`), then warm.
 default_go() {
@@ -589,6 +594,7 @@ default_go() {
 		(cd "$repo" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= go build ./...)
 		t1=$(us_now)
 		awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.default_$phase"
+		go_load "default_$phase" "$t0" "$t1"
 	done
 }
 
@@ -620,7 +626,7 @@ kache_go() {
 go_counts() {
 	local d
 	for d in local fill empty; do
-		runs "go run $1, cache dir $d: $(jq -c -s '[.[] | select(.tool == "go") | .go] | {sessions: length, gets: (map(.gets) | add), hits: (map(.hits) | add), remote_hits: (map(.remote_hits) | add), misses: (map(.misses) | add), puts: (map(.puts) | add)}' "$W/go/$d-$1/builds.jsonl")"
+		runs "go run $1, cache dir $d: $(jq -c -s '[.[] | select(.tool == "go") | .go] | {sessions: length, gets: (map(.gets) | add), hits: (map(.hits) | add), remote_hits: (map(.remote_hits) | add), misses: (map(.misses) | add), puts: (map(.puts) | add), kache_cpu_s: ((map(.cpu_ms) | add) / 1000)}' "$W/go/$d-$1/builds.jsonl")"
 	done
 }
 
