@@ -24,22 +24,33 @@ type autostartNote struct {
 	Failures  []time.Time `json:"failures,omitempty"`
 	OpenUntil *time.Time  `json:"open_until,omitempty"`
 	LastError string      `json:"last_error,omitempty"`
-	Note      string      `json:"note,omitempty"`
+	// Epoch is the build epoch of the installation whose starts failed:
+	// the breaker holds for that installation only, so a fixed or
+	// finished install is tried at once.
+	Epoch int64  `json:"epoch,omitempty"`
+	Note  string `json:"note,omitempty"`
 }
 
 type autostartBreaker struct {
 	path    string
+	epoch   int64 // this client's installation
 	now     func() time.Time
 	logHint func() string // the daemon log's name and last lines
 }
 
-func newAutostartBreaker(p config.Paths) *autostartBreaker {
-	return &autostartBreaker{path: p.ClientBreakerFile(), now: time.Now, logHint: func() string { return daemonLogHint(p) }}
+func newAutostartBreaker(p config.Paths, epoch int64) *autostartBreaker {
+	return &autostartBreaker{path: p.ClientBreakerFile(), epoch: epoch, now: time.Now, logHint: func() string { return daemonLogHint(p) }}
 }
 
+// load reads the breaker; missing, corrupt, or tripped by another
+// installation (a half-finished install since completed or replaced) is
+// closed.
 func (b *autostartBreaker) load() autostartNote {
 	var n autostartNote
-	_ = statefile.ReadJSON(b.path, &n) // missing or corrupt: closed
+	_ = statefile.ReadJSON(b.path, &n)
+	if n.Epoch != b.epoch {
+		return autostartNote{Epoch: b.epoch}
+	}
 	return n
 }
 
@@ -81,8 +92,8 @@ func (b *autostartBreaker) Record(err error) {
 }
 
 // readAutostart is the breaker's state for status, or nil when closed.
-func readAutostart(p config.Paths) *autostartNote {
-	b := newAutostartBreaker(p)
+func readAutostart(p config.Paths, epoch int64) *autostartNote {
+	b := newAutostartBreaker(p, epoch)
 	b.logHint = func() string { return "" } // status shows the log itself
 	n := b.load()
 	if ok, why := b.Allow(); !ok {

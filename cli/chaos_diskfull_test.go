@@ -1,16 +1,14 @@
 package cli_test
 
 import (
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -29,13 +27,13 @@ func TestChaosDiskFull(t *testing.T) {
 	}
 	fig := newFigures(t, "the cache directory's filesystem full")
 	srv := s3test.Start(t)
-	mnt := mountTmpfs(t, pick("2m", "8m"))
+	mnt := testenv.MountTmpfs(t, t.TempDir(), pick("2m", "8m"))
 	m := s3Machine(t, srv)
 	m.cache = filepath.Join(mnt, "cache")
 	m.set("KACHE_CACHE_DIR=" + m.cache)
 	before := randomFiles(t, t.TempDir(), "full-before", pick(40, 300))
 	spoolAll(t, m, before)
-	fillers := []string{fillUp(t, mnt, "filler")}
+	fillers := []string{testenv.FillUp(t, mnt, "filler")}
 	m.ok("daemon", "start")
 	fig.Lost += account(t, m, srv, before, nil, 90*time.Second)
 	// A client writes its intent into a spare file when there is one
@@ -47,7 +45,7 @@ func TestChaosDiskFull(t *testing.T) {
 	if err := os.RemoveAll(spool.SpareDir(m.paths().SpoolDir())); err != nil {
 		t.Fatal(err)
 	}
-	fillers = append(fillers, fillUp(t, mnt, "filler2"))
+	fillers = append(fillers, testenv.FillUp(t, mnt, "filler2"))
 	during := randomFiles(t, t.TempDir(), "full-during", pick(20, 100))
 	refused := uploadsOnFullDisk(t, m, fig, srv, during)
 	for _, f := range fillers {
@@ -61,21 +59,6 @@ func TestChaosDiskFull(t *testing.T) {
 	m.ok("daemon", "stop")
 }
 
-// mountTmpfs mounts a tmpfs of size under a temp dir, unmounted when the
-// test ends (after every daemon using it is gone: registered first).
-func mountTmpfs(t *testing.T, size string) string {
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount a tmpfs (as root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // spoolAll hands es over with no daemon running (the intents only).
 func spoolAll(t *testing.T, m *machine, es entries) {
 	for k, p := range es {
@@ -83,33 +66,6 @@ func spoolAll(t *testing.T, m *machine, es entries) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// fillUp writes dir/name until the filesystem has no space left.
-func fillUp(t *testing.T, dir, name string) string {
-	path := filepath.Join(dir, name)
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
-	for _, small := range []int{4096, 512, 1} { // the last blocks too
-		for f.Write(buf[:small]); ; {
-			if _, err := f.Write(buf[:small]); err != nil {
-				break
-			}
-		}
-	}
-	return path
 }
 
 // uploadsOnFullDisk uploads each entry alone on the full disk. Each client

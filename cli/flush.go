@@ -78,8 +78,8 @@ func runFlush(ctx context.Context, env *Env, timeout time.Duration, asJSON bool)
 	if err := flushWait(ctx, w, p, items, deadline); err != nil {
 		return err
 	}
-	if err := confirm(ctx, w, items); err != nil {
-		return err
+	if err := confirm(ctx, w, items, deadline); err != nil {
+		return withDaemonLog(p, err)
 	}
 	markFlush(p, time.Now()) // what finished by now is receipted here, not again next time
 	return reportFlush(env, items, asJSON)
@@ -100,14 +100,17 @@ func flushSnapshot(p config.Paths, since time.Time) []*flushItem {
 		byKey[it.Key] = it
 		items = append(items, it)
 	}
-	for k, e := range finishedSince(p, since) {
-		if e.Kind != "upload_failed" {
-			put(&flushItem{Key: k, CreatedAt: e.TS, Status: "confirmed"})
-		}
-	}
+	// The spool before the events log: an upload that finishes between
+	// the two reads is then pending (and settled below), where the other
+	// order would miss it in both.
 	for _, k := range spool.Keys(p.SpoolDir()) {
 		if in, err := spool.ReadIntent(p.SpoolDir(), k); err == nil {
 			put(&flushItem{Key: k, Path: in.Path, CreatedAt: in.CreatedAt, Status: "pending"})
+		}
+	}
+	for k, e := range finishedSince(p, since) {
+		if e.Kind != "upload_failed" && byKey[k] == nil {
+			put(&flushItem{Key: k, CreatedAt: e.TS, Status: "confirmed"})
 		}
 	}
 	for _, k := range spool.Keys(p.FailedDir()) {

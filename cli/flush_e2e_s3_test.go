@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/uploader"
@@ -85,4 +86,23 @@ func confirmedAll(t *testing.T, rep flushJSON, es entries) {
 			t.Errorf("receipt %+v: want confirmed, %d bytes, sha256 %x, object %s/%s", e, len(data), sum, uploader.V2Dir, e.Key)
 		}
 	}
+}
+
+// TestFlushReadBackSlowRemote (issue 16, defect 3): 400 uploads through a
+// remote with 15 ms of latency per request are all confirmed by `flush
+// --timeout 5m`: the read-back honours flush's timeout, not the client's
+// 5 s call timeout, and reads back concurrently.
+func TestFlushReadBackSlowRemote(t *testing.T) {
+	srv := s3test.Start(t)
+	proxy := startDelayProxy(t, srv.Endpoint, 15*time.Millisecond)
+	m := s3Machine(t, srv)
+	m.set("KACHE_S3_ENDPOINT=" + proxy.endpoint())
+	es := randomFiles(t, t.TempDir(), "slow", 400)
+	m.ok("upload", "--from", batchFile(t, es))
+	start := time.Now()
+	var rep flushJSON
+	m.decode(m.expect(0, "flush", "--json", "--timeout", "5m"), &rep)
+	confirmedAll(t, rep, es)
+	t.Logf("flush of 400 entries through a 15 ms remote: %s", time.Since(start).Round(time.Millisecond))
+	m.ok("daemon", "stop")
 }

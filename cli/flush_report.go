@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kunobi-ninja/kache/rpc"
 )
@@ -12,7 +13,11 @@ import (
 // confirm reads every confirmed entry back from the remote through the
 // daemon: its receipt. An entry the remote does not have after all is
 // failed, not confirmed.
-func confirm(ctx context.Context, w *rpc.Wrapper, items []*flushItem) error {
+//
+// The read-back is bounded by flush's own deadline, not by the client's
+// default call timeout; what it could not read back in time is pending
+// (exit 5), so flush ends only with its documented codes.
+func confirm(ctx context.Context, w *rpc.Wrapper, items []*flushItem, deadline time.Time) error {
 	var keys []string
 	byKey := map[string]*flushItem{}
 	for _, it := range items {
@@ -21,14 +26,17 @@ func confirm(ctx context.Context, w *rpc.Wrapper, items []*flushItem) error {
 		}
 	}
 	for chunk := range slices.Chunk(keys, rpc.MaxReceiptKeys) {
+		w.Client.CallTimeout = max(time.Until(deadline), minReadBack)
 		rs, err := w.Client.Receipts(ctx, chunk)
 		if rpc.Offline(err) { // the daemon exited meanwhile (idle): start one to ask
-			if serr := w.StartGuarded(ctx); serr == nil {
-				rs, err = w.Client.Receipts(ctx, chunk)
+			if serr := w.StartGuarded(ctx); serr != nil {
+				return fmt.Errorf("%w: read the receipts back: %v", ErrNotRunning, serr)
 			}
+			rs, err = w.Client.Receipts(ctx, chunk)
 		}
 		if err != nil {
-			return fmt.Errorf("read the receipts back from the remote: %w", err)
+			unread(chunk, byKey, err)
+			continue
 		}
 		for _, r := range rs {
 			if it := byKey[r.Key]; it != nil {
@@ -40,6 +48,18 @@ func confirm(ctx context.Context, w *rpc.Wrapper, items []*flushItem) error {
 		}
 	}
 	return nil
+}
+
+// minReadBack is the least time the read-back gets, even past the
+// deadline the wait for the uploads used up.
+const minReadBack = 5 * time.Second
+
+// unread marks keys whose read-back failed as pending, with why.
+func unread(keys []string, byKey map[string]*flushItem, err error) {
+	for _, k := range keys {
+		it := byKey[k]
+		it.Status, it.Error = "pending", "uploaded, but the read-back did not finish: "+err.Error()
+	}
 }
 
 // flushReport is the --json output.

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
@@ -26,7 +26,7 @@ type markRecord struct {
 // lastFlush is when the last flush ended; zero if none did.
 func lastFlush(p config.Paths) time.Time {
 	var m markRecord
-	if data, err := os.ReadFile(flushMark(p)); err == nil {
+	if data, err := regfile.ReadFile(flushMark(p), 4096); err == nil {
 		_ = json.Unmarshal(data, &m)
 	}
 	return m.At
@@ -48,27 +48,29 @@ type eventLine struct {
 	Error string    `json:"error"`
 }
 
+// maxEventLine bounds one events.jsonl line; longer ones are skipped.
+const maxEventLine = 64 << 10
+
 // finishedSince is the last upload outcome of each key since since, from
 // the events log and its rotated generation.
 func finishedSince(p config.Paths, since time.Time) map[string]eventLine {
 	out := map[string]eventLine{}
 	events := filepath.Join(p.CacheDir, "events.jsonl")
 	for _, path := range []string{events + ".1", events} {
-		f, err := os.Open(path)
+		f, _, err := regfile.Open(path)
 		if err != nil {
 			continue
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
+		_ = regfile.Lines(f, maxEventLine, func(line []byte) {
 			var e eventLine
-			if json.Unmarshal(sc.Bytes(), &e) != nil || e.TS.Before(since) {
-				continue
+			if json.Unmarshal(line, &e) != nil || e.TS.Before(since) {
+				return
 			}
 			switch e.Kind {
 			case "upload_done", "upload_skipped", "upload_failed":
 				out[e.Key] = e
 			}
-		}
+		})
 		f.Close()
 	}
 	return out

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/buildlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 )
 
@@ -103,6 +105,38 @@ func TestMonitorInTmux(t *testing.T) {
 	if m.daemonUp() {
 		t.Fatal("the monitor started a daemon")
 	}
+}
+
+// TestMonitorBuildLiveInTmux: with the monitor on screen, the Build tab
+// follows builds.jsonl as wrappers append to it (buildlog.Append, as the
+// wrapper writes), across a rotation to builds.jsonl.1, without a daemon.
+func TestMonitorBuildLiveInTmux(t *testing.T) {
+	m := newMachine(t)
+	if err := os.MkdirAll(m.cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(m.cache, "builds.jsonl")
+	add := func(crate, outcome, reason string) {
+		r := buildlog.Record{At: time.Now(), Tool: "rustc", Cargo: 4711, Crate: crate, Outcome: outcome, Reason: reason, Ms: 7, SavedMs: 1500}
+		if err := buildlog.Append(log, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp := newTmux(t, m, 120, 40, kacheBin, "monitor")
+	tp.waitScreen("the monitor's Build tab", "[1 Build]", "cargo build: none recorded yet")
+	add("serde", buildlog.LocalHit, "")
+	tp.waitScreen("the first call", "cargo build (cargo pid 4711)", "rustc calls: 1: 1 local hits", "serde")
+	add("app", buildlog.Miss, "")
+	add("", buildlog.Passthrough, "probe (-vV)")
+	tp.waitScreen("two more calls", "rustc calls: 3: 1 local hits, 0 remote hits, 1 misses, 1 run unchanged; hit rate 50%",
+		"run unchanged 1× probe (-vV)", "compile time saved: 1.5 s")
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	add("late", buildlog.RemoteHit, "")
+	tp.waitScreen("a call after the log rotated", "rustc calls: 4: 1 local hits, 1 remote hits", "late")
+	tp.keys("q")
+	testenv.WaitFor(t, 10*time.Second, "the monitor to quit on q", func() bool { return tp.cmd("has-session", "-t", "mon").Run() != nil })
 }
 
 // TestStopProgressInTmux: `kache daemon stop` on a terminal shows one live

@@ -43,7 +43,7 @@ func runRestart(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("restart failed: %w (see `kache daemon log`)", err)
 	}
-	newAutostartBreaker(p).Record(nil) // a daemon runs: clients may auto-start again
+	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
 	fmt.Fprintf(env.Stdout, "kache daemon restarted by tier %d (%s), pid %d\n", res.Tier, tierName(res.Tier), r.newPid)
 	return nil
 }

@@ -31,6 +31,7 @@ func init() {
 	scriptCmds["pidalive"] = cmdPidAlive
 	scriptCmds["staysup"] = cmdStaysUp
 	scriptCmds["holdconn"] = cmdHoldConn
+	scriptCmds["blackhole"] = cmdBlackhole
 	scriptCmds["waitstate"] = cmdWaitState
 	scriptCmds["waitidle"] = cmdWaitIdle
 	scriptCmds["inode"] = cmdInode
@@ -176,6 +177,39 @@ func cmdHoldConn(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	defer conn.Close()
 	cmdStaysUp(ts, false, args)
+}
+
+// cmdBlackhole listens on a loopback port that accepts connections and
+// never answers (a remote that hangs mid-request, so an upload stays in
+// flight), and sets VAR to its http:// address.
+//
+//	blackhole VAR
+func cmdBlackhole(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: blackhole VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never read or answered
+		}
+	}()
+	ts.Defer(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	ts.Setenv(args[0], "http://"+ln.Addr().String())
 }
 
 // status asks the daemon for its status over a fresh connection, closed

@@ -40,7 +40,7 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	newAutostartBreaker(p).Record(nil) // a daemon runs: clients may auto-start again
+	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
 	if !started {
 		fmt.Fprintf(env.Stdout, "kache daemon already running (pid %d, %s)\n", st.Pid, p.Socket)
 		return nil

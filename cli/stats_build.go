@@ -10,19 +10,8 @@ import (
 	"github.com/kunobi-ninja/kache/internal/store"
 )
 
-// BuildStats is what the Rust wrapper did, read from builds.jsonl, and
-// the local store's size against its cap.
-type BuildStats struct {
-	Invocations int            `json:"invocations"`
-	LocalHits   int            `json:"local_hits"`
-	RemoteHits  int            `json:"remote_hits"`
-	Misses      int            `json:"misses"`
-	Passthrough int            `json:"passthrough"`
-	Reasons     map[string]int `json:"passthrough_reasons,omitempty"`
-	HitRate     float64        `json:"hit_rate"` // hits / (hits + misses)
-	SavedMs     float64        `json:"saved_ms"` // compile time the hits stood in for
-	TookMs      float64        `json:"took_ms"`  // wall time of all invocations
-}
+// BuildStats is what the Rust wrapper did, read from builds.jsonl.
+type BuildStats = buildlog.Counts
 
 // StoreStats is the local store against its cap.
 type StoreStats struct {
@@ -44,34 +33,15 @@ func readBuildStats(p config.Paths) (BuildStats, GoStats) {
 	var b BuildStats
 	var g GoStats
 	_ = buildlog.Read(p.CacheDir+"/builds.jsonl", func(r buildlog.Record) {
-		if r.Tool == "go" && r.Go != nil {
-			g.add(*r.Go)
-		}
-		if r.Tool != "rustc" {
-			return
-		}
-		b.Invocations++
-		b.TookMs += r.Ms
-		switch r.Outcome {
-		case buildlog.LocalHit:
-			b.LocalHits++
-			b.SavedMs += r.SavedMs
-		case buildlog.RemoteHit:
-			b.RemoteHits++
-			b.SavedMs += r.SavedMs
-		case buildlog.Miss:
-			b.Misses++
-		default:
-			b.Passthrough++
-			if b.Reasons == nil {
-				b.Reasons = map[string]int{}
+		switch r.Tool {
+		case "rustc":
+			b.Add(r)
+		case "go":
+			if r.Go != nil {
+				g.add(*r.Go)
 			}
-			b.Reasons[r.Reason]++
 		}
 	})
-	if n := b.LocalHits + b.RemoteHits + b.Misses; n > 0 {
-		b.HitRate = float64(b.LocalHits+b.RemoteHits) / float64(n)
-	}
 	if g.Gets > 0 {
 		g.HitRate = float64(g.Hits+g.RemoteHits) / float64(g.Gets)
 	}

@@ -151,7 +151,7 @@ func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
 	if rec, err := statefile.ReadExit(p.ExitFile()); err == nil {
 		r.LastExit = &rec
 	}
-	r.Autostart = readAutostart(p)
+	r.Autostart = readAutostart(p, epoch)
 	return r
 }
 

@@ -53,6 +53,10 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 	if res.Pending > 0 {
 		fmt.Fprintf(env.Stdout, "stopping: draining %d uploads (up to the drain timeout)\n", res.Pending)
 	}
+	if res.Predecessor > 0 {
+		fmt.Fprintf(env.Stdout, "the daemon it took over from (pid %d) still drains the uploads it had in flight, up to its drain cap, then exits without starting another (log: %s)\n",
+			res.Predecessor, p.LogFile())
+	}
 	if err := waitGone(ctx, env, p, res.Pid, timeout); err != nil {
 		return err
 	}
@@ -113,6 +117,9 @@ func printExit(env *Env, p config.Paths) {
 		return
 	}
 	fmt.Fprintf(env.Stdout, "kache daemon stopped (pid %d): drained %d uploads, %d left for the next start\n", rec.Pid, rec.Drained, rec.Left)
+	if rec.RemoteDown {
+		fmt.Fprintf(env.Stdout, "the remote is unreachable, so the drain did not wait: the %d uploads left stay in %s and go when a daemon next reaches it\n", rec.Left, p.SpoolDir())
+	}
 }
 
 // daemonAlive: the process pid exists while the run lock is held (by it,

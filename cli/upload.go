@@ -198,7 +198,7 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *rpc.Wrapper {
 			_, _, err := ensureDaemon(ctx, env, p, startTimeout)
 			return err
 		},
-		Breaker: newAutostartBreaker(p),
+		Breaker: newAutostartBreaker(p, epoch),
 		Handoff: func(context.Context) error { return spawnSuccessor(env, p) },
 	}
 }

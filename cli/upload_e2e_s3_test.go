@@ -341,3 +341,24 @@ func corrupt(t *testing.T, path string) {
 	}
 	writeFile(t, path, data)
 }
+
+// TestStopRemoteUnreachable (issue 16, defect 10): with the remote down,
+// the breaker open and no upload talking to it, `kache daemon stop` ends
+// the drain at once instead of waiting its 30 s cap, says so, and leaves
+// every intent in the spool.
+func TestStopRemoteUnreachable(t *testing.T) {
+	srv := s3test.Start(t)
+	m := s3Machine(t, srv)
+	srv.Stop()
+	m.ok("upload", "--from", batchFile(t, randomFiles(t, t.TempDir(), "down", 3)))
+	testenv.WaitFor(t, 30*time.Second, "the breaker to open", func() bool {
+		return m.status().Queue.Breaker == uploader.BreakerOpen
+	})
+	r := m.ok("daemon", "stop")
+	if r.took > 10*time.Second || !strings.Contains(r.out, "the remote is unreachable") {
+		t.Fatalf("stop with the remote down took %s (the drain cap is 30 s), want it at once and said:\n%s", r.took, r)
+	}
+	if n := m.spool(); n != 3 {
+		t.Fatalf("spool holds %d intents after the stop, want 3", n)
+	}
+}

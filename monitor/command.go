@@ -46,7 +46,7 @@ func Command(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	src := Source{Paths: p, Binary: Binary{Version: env.Version, Exe: f.clientExe, Epoch: install.Epoch(f.clientExe)},
-		ServiceInstalled: func() bool { return serviceInstalled(f.clientExe, p) }}
+		ServiceInstalled: func() bool { return serviceInstalled(f.clientExe, p) }, Builds: NewBuilds(BuildsFile(p))}
 	gather := func() Snapshot { return Gather(ctx, src) }
 	switch {
 	case f.json:

@@ -1,13 +1,14 @@
 package monitor
 
 import (
-	"bufio"
 	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/history"
@@ -79,22 +80,21 @@ func failed(dir string) ([]Failed, int) {
 // recentEvents is the last n events of the log, newest first. The log is
 // at most 1 MiB before it rotates, so reading it whole is bounded.
 func recentEvents(path string, n int) []Event {
-	f, err := os.Open(path)
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
 	var ring []Event
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	_ = regfile.Lines(f, 64<<10, func(line []byte) {
 		var e Event
-		if json.Unmarshal(sc.Bytes(), &e) == nil {
+		if json.Unmarshal(line, &e) == nil {
 			ring = append(ring, e)
 			if len(ring) > n {
 				ring = ring[1:]
 			}
 		}
-	}
+	})
 	slices.Reverse(ring)
 	return ring
 }

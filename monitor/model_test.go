@@ -9,6 +9,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/kunobi-ninja/kache/internal/buildlog"
 	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
@@ -55,7 +56,18 @@ func fixture() Snapshot {
 			{TS: t0.Add(-3 * time.Second), Kind: "upload_skipped", Key: "k-8", Ms: 4},
 			{TS: t0.Add(-9 * time.Second), Kind: "upload_retry", Key: "k-7", Error: "connection refused", Ms: 1002}},
 		History: gens,
+		Build:   buildFixture(),
 	}
+}
+
+func buildFixture() *Build {
+	b := &Build{Cargo: 31337, Started: t0.Add(-40 * time.Second), Last: t0.Add(-2 * time.Second)}
+	b.Counts = buildlog.Counts{Invocations: 9, LocalHits: 4, RemoteHits: 1, Misses: 2, Passthrough: 2,
+		Reasons: map[string]int{"probe (-vV)": 1, "no --out-dir (-o)": 1}, HitRate: 5.0 / 7, SavedMs: 12345, TookMs: 23456}
+	b.Recent = []Invocation{{At: t0.Add(-3 * time.Second), Crate: "app", Outcome: "miss", Ms: 1234},
+		{At: t0.Add(-9 * time.Second), Crate: "serde_derive", Outcome: "local_hit", Ms: 12},
+		{At: t0.Add(-10 * time.Second), Crate: "", Outcome: "passthrough", Reason: "probe (-vV)", Ms: 40}}
+	return b
 }
 
 func offlineFixture() Snapshot {

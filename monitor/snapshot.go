@@ -1,7 +1,8 @@
 // Package monitor is `kache monitor`: what the daemon is doing, from the
 // daemon when it answers and from the files on disk when it does not (the
 // store, the spool, the events log, the lifecycle history, the state and
-// exit records), so every view stays filled while it is offline. It only
+// exit records, the wrappers' builds.jsonl), so every view stays filled
+// while it is offline. It only
 // reads: it never starts, stops or restarts the daemon, and it asks with
 // client epoch 0 so that no request of its own can make a daemon restart
 // for a newer binary. It is linked only by kache-monitor, so the client
@@ -10,6 +11,7 @@ package monitor
 
 import (
 	"context"
+	"path/filepath"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
@@ -37,6 +39,9 @@ type Snapshot struct {
 	// Uploading is the oldest uploads in flight, with their sources\' sizes.
 	Uploading []Flight             `json:"uploading,omitempty"`
 	History   []history.Generation `json:"history,omitempty"`
+	// Build is the current (or last) cargo build, from builds.jsonl.
+	Build         *Build `json:"build,omitempty"`
+	BuildLogError string `json:"build_log_error,omitempty"` // why builds.jsonl was not read
 }
 
 // Binary is the kache installation the monitor belongs to.
@@ -90,6 +95,9 @@ type Source struct {
 	Binary Binary
 	// ServiceInstalled reports whether a service manager runs the daemon.
 	ServiceInstalled func() bool
+	// Builds follows builds.jsonl from one refresh to the next; nil reads
+	// its last part afresh.
+	Builds *Builds
 }
 
 const (
@@ -113,8 +121,16 @@ func Gather(ctx context.Context, src Source) Snapshot {
 		}
 	}
 	readFiles(src.Paths, &s)
+	builds := src.Builds
+	if builds == nil {
+		builds = NewBuilds(BuildsFile(src.Paths))
+	}
+	s.Build, s.BuildLogError = builds.Poll()
 	return s
 }
+
+// BuildsFile is the wrappers' log of invocations.
+func BuildsFile(p config.Paths) string { return filepath.Join(p.CacheDir, "builds.jsonl") }
 
 // ask asks the daemon for its status and counters, with epoch 0.
 func ask(ctx context.Context, p config.Paths, s *Snapshot) {

@@ -1,7 +1,10 @@
 package monitor
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/bytesize"
@@ -9,7 +12,7 @@ import (
 )
 
 func buildTab(s Snapshot) []string {
-	var lines []string
+	lines := currentBuild(s)
 	if st := s.Stats; st != nil {
 		last := "none yet"
 		if st.LastBuildAt != nil {
@@ -24,11 +27,57 @@ func buildTab(s Snapshot) []string {
 			fmt.Sprintf("  build sessions: %d", t.Counters.Builds),
 			"  remote checks:  "+checks(t.Counters.RemoteHits, t.Counters.RemoteMisses))
 	}
-	if len(lines) == 0 {
-		lines = append(lines, "no counts yet (no daemon has run here)")
-	}
-	return append(lines, "time saved: not known (kache does not see compile times)")
+	return lines
 }
+
+// currentBuild is the current (or last) cargo build from builds.jsonl.
+func currentBuild(s Snapshot) []string {
+	var lines []string
+	if s.BuildLogError != "" {
+		lines = append(lines, "builds.jsonl: "+s.BuildLogError)
+	}
+	b := s.Build
+	if b == nil {
+		return append(lines, "cargo build: none recorded yet (builds.jsonl)")
+	}
+	head := "cargo build"
+	if b.Cargo != 0 {
+		head += fmt.Sprintf(" (cargo pid %d)", b.Cargo)
+	}
+	lines = append(lines,
+		fmt.Sprintf("%s: started %s, last invocation ended %s ago", head, b.Started.Format(time.TimeOnly), dur(s.At.Sub(b.Last))),
+		fmt.Sprintf("  rustc calls: %d: %d local hits, %d remote hits, %d misses, %d run unchanged; hit rate %.0f%%",
+			b.Invocations, b.LocalHits, b.RemoteHits, b.Misses, b.Passthrough, 100*b.HitRate),
+		fmt.Sprintf("  compile time saved: %s (the calls took %s)", secs(b.SavedMs), secs(b.TookMs)))
+	for _, r := range topReasons(b.Reasons, 5) {
+		lines = append(lines, fmt.Sprintf("  run unchanged %d× %s", b.Reasons[r], r))
+	}
+	lines = append(lines, "  last calls, newest first:")
+	for _, c := range b.Recent {
+		crate := cmp.Or(c.Crate, "-")
+		line := fmt.Sprintf("    %s  %-20s %-11s %8.0f ms", c.At.Format(time.TimeOnly), crate, c.Outcome, c.Ms)
+		if c.Reason != "" {
+			line += "  " + c.Reason
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// topReasons is the n most frequent reasons, most frequent first.
+func topReasons(reasons map[string]int, n int) []string {
+	keys := slices.Collect(maps.Keys(reasons))
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(reasons[b], reasons[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return keys[:min(n, len(keys))]
+}
+
+// secs is milliseconds as seconds with one decimal.
+func secs(ms float64) string { return fmt.Sprintf("%.1f s", ms/1000) }
 
 func checks(hit, miss int64) string {
 	s := fmt.Sprintf("%d hit, %d miss", hit, miss)

@@ -130,6 +130,11 @@ const (
 type Error struct {
 	Kind    ErrorKind `json:"kind"`
 	Message string    `json:"message"`
+	// GivingWayTo, on a shutting_down refusal, is the epoch of the newer
+	// kache installation this daemon exits for. A client older than that
+	// leaves its intents in the spool for that installation's daemon
+	// instead of starting its own, which would make the two flap.
+	GivingWayTo int64 `json:"giving_way_to,omitempty"`
 }
 
 func (e *Error) Error() string { return string(e.Kind) + ": " + e.Message }
@@ -151,6 +156,11 @@ type UploadResult struct {
 type ShutdownResult struct {
 	Pending int `json:"pending"` // uploads queued or in flight when the drain began
 	Pid     int `json:"pid"`     // the daemon that will exit, for the caller to wait on
+	// Predecessor is the pid of the daemon that handed over to this one
+	// and still drains the uploads it had in flight (0: none). The stop
+	// does not wait for it; it exits once they are done or its drain cap
+	// passes, and it starts no other daemon.
+	Predecessor int `json:"predecessor,omitempty"`
 }
 
 // Status is the daemon's answer to OpStatus. Its JSON is documented in

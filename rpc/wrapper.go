@@ -73,6 +73,12 @@ func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutco
 		sleepJitter(ctx, try)
 		res, err = w.Client.Upload(ctx, entries)
 	}
+	if way := givingWayTo(err); way > 0 && w.Client.Epoch > 0 && way > w.Client.Epoch {
+		// The daemon exits for a newer installation: its daemon, which
+		// that installation's next command starts, takes the intents.
+		out.HandedOff = true
+		return out
+	}
 	if KindOf(err) == ErrShuttingDown && w.Handoff != nil {
 		// A draining daemon can take up to its drain timeout to exit; the
 		// build must not wait for it.
@@ -98,6 +104,15 @@ func (w *Wrapper) Upload(ctx context.Context, entries []UploadEntry) UploadOutco
 	}
 	out.Queued = res.Queued
 	return out
+}
+
+// givingWayTo is the epoch a shutting-down daemon exits for, or 0.
+func givingWayTo(err error) int64 {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == ErrShuttingDown {
+		return e.GivingWayTo
+	}
+	return 0
 }
 
 // StartGuarded starts the daemon through the crash-loop breaker, for

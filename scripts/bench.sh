@@ -530,7 +530,7 @@ bench_idle() {
 	sccache --start-server >/dev/null 2>&1
 	local kp sp k0 s0
 	kp=$(daemon_pid) sp=$(pgrep -n -f 'sccache' || true)
-	sleep 2 # let both settle after start
+	sleep 15 # measured 15 s after start (issue 15): start-up and its trim are over
 	k0=$(ctxsw "$kp") s0=$([ -n "$sp" ] && ctxsw "$sp" || echo 0)
 	sleep 10
 	local krss srss kcs scs
@@ -538,7 +538,10 @@ bench_idle() {
 	srss=$([ -n "$sp" ] && awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$sp/status" || echo nan)
 	kcs=$(($(ctxsw "$kp") - k0)) scs=$([ -n "$sp" ] && echo $(($(ctxsw "$sp") - s0)) || echo nan)
 	awk '/^(Rss|Pss_Anon|Pss_File)/ {printf "%s %s kB; ", $1, $2}' "/proc/$kp/smaps_rollup" >"$W/smaps"
-	row "idle daemon RSS (context switches in 10 s)" "$krss MB ($kcs)" "$srss MB ($scs)" "$(ratio "$krss" "$srss")" "ratio ≤ 1.5, 0 switches" "$(within "$(ratio "$krss" "$srss")" 1.5)"
+	local ok
+	ok=$(within "$(ratio "$krss" "$srss")" 1.2)
+	[ "$kcs" = 0 ] || ok="no ($kcs switches)"
+	row "idle daemon RSS (context switches in 10 s)" "$krss MB ($kcs)" "$srss MB ($scs)" "$(ratio "$krss" "$srss")" "ratio ≤ 1.2, 0 switches" "$ok"
 	runs "idle kache daemon /proc/PID/smaps_rollup: $(cat "$W/smaps")"
 	"$bin" daemon stop >/dev/null 2>&1
 	sccache --stop-server >/dev/null 2>&1 || true

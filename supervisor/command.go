@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/epoch"
 	"github.com/kunobi-ninja/kache/internal/install"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/safesocket"
@@ -107,7 +109,7 @@ func run(ctx context.Context, env Env, f flags) error {
 	o := Options{Paths: p, Config: cfg, Version: env.Version, Exe: f.clientExe, DaemonExe: env.Exe,
 		Log: newLogger(file, env.Stderr, level, f.background), LogPath: p.LogFile(), WatchBinary: true,
 		StartedBy: env.Getenv(StartedByEnv), Inherit: inherit}
-	o.Epoch = o.epoch()
+	o.Epoch = o.ownEpoch()
 	o.InputFingerprint = config.InputFingerprint(env.Getenv)
 	o.Build = ownBuild(env.Exe)
 	o.NoHandover = env.Getenv("KACHE_NO_HANDOVER") == "1"
@@ -124,6 +126,25 @@ func (o Options) epoch() int64 {
 		return install.Epoch(o.DaemonExe)
 	}
 	return install.Epoch(o.Exe)
+}
+
+// ownEpoch is the epoch this daemon reports: from the image it runs, not
+// the file now at its path. On Linux /proc/self/exe is the file this
+// process was started from even if an installer has replaced it since; a
+// successor started halfway through an installation must not claim the
+// new epoch while it runs the old code.
+func (o Options) ownEpoch() int64 {
+	img := int64(0)
+	if runtime.GOOS == "linux" {
+		img = epoch.Of("/proc/self/exe")
+	}
+	switch {
+	case img == 0:
+		return o.epoch()
+	case o.Exe == "":
+		return img
+	}
+	return max(epoch.Of(o.Exe), img)
 }
 
 // successorMargin is how much longer than the drain timeout a successor

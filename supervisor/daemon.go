@@ -122,8 +122,13 @@ type Daemon struct {
 	cfgErr       string              // why the last config.toml change was refused; guarded by mu
 	keptLn       *os.File            // a dup of the listener kept after the hand-over (respawn.go)
 	respawning   bool                // another successor is being started (loop only)
-	respawnDone  chan handoverResult
-	handoverErr  string // why the last hand-over failed; guarded by mu
+	lineageOver  bool                // the successor exited on its own or another daemon serves: no respawn (loop only)
+	served       bool                // this daemon became ready: the socket file is its to remove
+	// handoverCancel cancels the hand-over goroutine (a stop overtook it).
+	handoverCancel context.CancelFunc
+	respawnDone    chan handoverResult
+	handoverErr    string       // why the last hand-over failed; guarded by mu
+	newerClient    atomic.Int64 // the newest client epoch that asked for a hand-over
 
 	done    chan struct{} // closed when the loop returns
 	report  uploader.DrainReport

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/epoch"
+	"github.com/kunobi-ninja/kache/internal/history"
 	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/spool"
 	"github.com/kunobi-ninja/kache/internal/statefile"
@@ -574,5 +575,27 @@ func TestDaemonIdleNotHeldByStatus(t *testing.T) {
 	}
 	if rec := r.exitRecord(); rec.Reason != "idle" {
 		t.Errorf("exit reason %q, want idle", rec.Reason)
+	}
+}
+
+// TestShutdownReasonBounded (issue 16, defect 9): a 5 MB shutdown reason
+// is clipped before it reaches the state, the state file and the history.
+func TestShutdownReasonBounded(t *testing.T) {
+	r := newRig(t, nil).start()
+	r.waitState(states.Running)
+	r.upload("held-1") // the gated remote holds the drain, so draining is seen
+	if _, err := r.client.Shutdown(context.Background(), strings.Repeat("r", 5<<20)); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	st := r.waitState(states.Draining)
+	if len(st.StateCause) > maxReason+len("…") || !strings.HasPrefix(st.StateCause, "rrr") {
+		t.Errorf("draining cause is %d bytes, want at most %d", len(st.StateCause), maxReason)
+	}
+	r.remote.open()
+	if err := r.wait(15 * time.Second); err != nil {
+		t.Fatalf("Run after shutdown = %v, want nil", err)
+	}
+	if fi, err := os.Stat(history.File(r.o.Paths.CacheDir)); err != nil || fi.Size() > 16<<10 {
+		t.Errorf("history file: %v, %d bytes; want a few records", err, fi.Size())
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync/atomic"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kunobi-ninja/kache/internal/epoch"
 	"github.com/kunobi-ninja/kache/rpc"
@@ -24,6 +27,8 @@ const defaultCheckDeadline = 3 * time.Second
 func (d *Daemon) answer(ctx context.Context, req *rpc.Request) *rpc.Response {
 	if !observing(req.Op) {
 		d.onRequest()
+	} else {
+		d.trim.activity() // not activity, but it maps code in: trim it again once quiet
 	}
 	resp := d.handle(ctx, req)
 	if resp != nil {
@@ -77,6 +82,7 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	resp.Epoch = v
 	switch {
 	case v.Relation == epoch.ClientNewer:
+		storeMax(&d.newerClient, v.Client)
 		go d.send(states.ClientNewer, "client binary is newer (epoch "+i64(v.Client)+" > "+i64(v.Daemon)+")")
 	case d.state().state == states.Running && d.otherBuild(req.ClientBuild):
 		go d.sendClientBuild(req.ClientBuild)
@@ -92,7 +98,11 @@ func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
 		// arrive in the spool and uploads them.
 		return &rpc.Response{OK: true, Upload: &rpc.UploadResult{}}
 	} else if s.Draining() || s == states.Stopped {
-		return rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
+		resp := rpc.Fail(rpc.ErrShuttingDown, "daemon is %s; the intents stay in the spool for the next daemon", s)
+		if s == states.EpochStale {
+			resp.Error.GivingWayTo = d.newerClient.Load()
+		}
+		return resp
 	}
 	es := make([]uploader.Entry, len(entries))
 	for i, e := range entries {
@@ -145,14 +155,44 @@ func (d *Daemon) prefetch(keys []string) *rpc.Response {
 	return rpc.OKResponse()
 }
 
+// maxReason bounds a shutdown reason a client sends: it is written to the
+// log, the state file and the history, which must not grow by megabytes.
+const maxReason = 256
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 func (d *Daemon) shutdown(a *rpc.ShutdownArgs) *rpc.Response {
 	reason := "shutdown requested"
 	if a != nil && a.Reason != "" {
-		reason = a.Reason
+		reason = clip(a.Reason, maxReason)
 	}
 	queued, inFlight := d.pool.Progress()
 	go d.send(states.StopRequested, reason)
-	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight, Pid: os.Getpid()}}
+	return &rpc.Response{OK: true, Shutdown: &rpc.ShutdownResult{Pending: queued + inFlight, Pid: os.Getpid(), Predecessor: d.drainingPredecessor()}}
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Int64, v int64) {
+	for old := a.Load(); v > old && !a.CompareAndSwap(old, v); old = a.Load() {
+	}
+}
+
+// drainingPredecessor is the pid of the daemon that handed over to this
+// one if it still runs (draining), else 0.
+func (d *Daemon) drainingPredecessor() int {
+	if in := d.o.Inherit; in != nil && in.From > 0 && syscall.Kill(in.From, 0) == nil {
+		return in.From
+	}
+	return 0
 }
 
 // status is the daemon's view of itself for `kache daemon status`.

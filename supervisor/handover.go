@@ -48,37 +48,60 @@ type handoverResult struct {
 // startHandover runs the hand-over outside the state machine: it decides
 // whether a newer binary is at our path, starts it, and waits for its
 // readiness. The loop gets the outcome on d.handoverDone.
+//
+// A stop while it runs cancels it (cancelHandover): a successor not yet
+// ready is stopped, and the loop waits for the goroutine before the daemon
+// exits, so no successor outlives a stop.
 func (d *Daemon) startHandover() {
 	trigger := d.trigger
 	files, err := d.handoverFiles()
+	ctx, cancel := context.WithCancel(context.Background())
+	d.handoverCancel = cancel
 	go func() {
+		defer cancel()
 		if err != nil {
 			d.handoverDone <- handoverResult{ev: states.HandoverFailed, cause: err.Error()}
 			return
 		}
 		defer closeAll(files)
-		d.handoverDone <- d.runSuccessor(files, trigger)
+		d.handoverDone <- d.runSuccessor(ctx, files, trigger)
 	}()
 }
 
-// runSuccessor starts the binary at the daemon's path and waits for it.
-func (d *Daemon) runSuccessor(files []*os.File, trigger states.Event) handoverResult {
+// cancelHandover stops a hand-over in progress (the daemon is stopping).
+func (d *Daemon) cancelHandover() {
+	if d.handingOver && d.handoverCancel != nil {
+		d.handoverCancel()
+	}
+}
+
+// runSuccessor starts the binary at the daemon's path and waits for it,
+// once the installation has settled: an installer copying the two
+// binaries one after the other must not get the new client beside the old
+// daemon started as the successor.
+func (d *Daemon) runSuccessor(ctx context.Context, files []*os.File, trigger states.Event) handoverResult {
+	if trigger != states.ConfigChanged {
+		settleInstall(ctx, d.binaries(), installQuiet, installSettleMax)
+	}
+	if ctx.Err() != nil {
+		return handoverResult{ev: states.HandoverFailed, cause: "hand-over cancelled: the daemon is stopping"}
+	}
 	if ev, why := d.successorWanted(trigger); ev != "" {
 		return handoverResult{ev: ev, cause: why}
 	}
-	return d.spawnSuccessor(files)
+	return d.spawnSuccessor(ctx, files)
 }
 
 // spawnSuccessor starts the kache-daemon at our path with files and waits
 // for its readiness.
-func (d *Daemon) spawnSuccessor(files []*os.File) handoverResult {
+func (d *Daemon) spawnSuccessor(ctx context.Context, files []*os.File) handoverResult {
 	exe := d.successorExe()
 	child, err := spawn.Start(spawn.Options{Exe: exe, Args: d.successorArgs(),
 		Env: d.successorEnv(), LogPath: d.o.Paths.LogFile(), Files: files})
 	if err != nil {
 		return handoverResult{ev: states.HandoverFailed, cause: fmt.Sprintf("start successor %s: %v", exe, err)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), successorReadyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, successorReadyTimeout)
 	defer cancel()
 	if err := child.WaitReady(ctx, nil); err != nil {
 		stopChild(child)
@@ -213,27 +236,40 @@ func closeAll(fs []*os.File) {
 	}
 }
 
-// stopChild ends a successor that did not become ready, bounded.
+// stopChild ends a successor that did not become ready (or that a stop
+// overtook), and waits for it to be gone, bounded: SIGTERM, then SIGKILL.
 func stopChild(c *spawn.Child) {
 	_ = c.Process.Signal(sigterm)
 	select {
 	case <-c.Done:
-	case <-time.After(2 * time.Second):
+		return
+	case <-time.After(childStopGrace):
 		_ = c.Process.Kill()
 	}
+	select {
+	case <-c.Done:
+	case <-time.After(childStopGrace):
+	}
 }
+
+// childStopGrace bounds each step of stopChild.
+const childStopGrace = 2 * time.Second
 
 // onHandover applies the hand-over goroutine's outcome on the loop.
 func (d *Daemon) onHandover(ctx context.Context, r handoverResult) {
 	d.handingOver = false
+	if d.state().state != states.HandingOver { // stopped meanwhile
+		d.o.Log.Info("hand-over overtaken by a stop", "outcome", r.ev, "cause", r.cause)
+		if r.child != nil {
+			stopChild(r.child) // bounded; a stop stops the successor too
+		}
+		return
+	}
 	switch r.ev {
 	case states.SuccessorReady:
-		if d.state().state != states.HandingOver { // stopped meanwhile
-			go stopChild(r.child) // bounded; the loop does not wait for it
-			return
-		}
 		d.successor = r.child
 		d.keepListener()
+		d.releaseLineage()
 		_ = Notify("MAINPID=" + strconv.Itoa(r.child.Process.Pid) + "\nSTATUS=handed over, draining")
 		d.setHandoverErr("")
 	case states.HandoverFailed:

@@ -18,7 +18,14 @@ func (a *activity) touch() { a.last.Store(time.Now().UnixNano()) }
 // and it arms the trim of the next quiet period.
 func (d *Daemon) onRequest() {
 	d.activity.touch()
+	d.onWork()
+}
+
+// onWork notes work of any kind: the trim of the next quiet period and
+// the next write of the lasting totals are armed.
+func (d *Daemon) onWork() {
 	d.trim.activity()
+	d.totalsDirty()
 }
 func (a *activity) at() time.Time    { return time.Unix(0, a.last.Load()) }
 func (a *activity) init(t time.Time) { a.last.Store(t.UnixNano()) }

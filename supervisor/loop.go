@@ -34,6 +34,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 	stopWatch := d.watchBinary() // before ready: a client may replace the binary at once
 	defer d.watchConfig()()
 	d.fire(ctx, event{states.Ready, "listening on " + d.o.Paths.Socket})
+	d.served = true
 	_ = Notify("READY=1\nSTATUS=running")
 	if err := spawn.NotifyReady(); err != nil {
 		d.o.Log.Warn("cannot tell the starting client we are ready", "err", err)
@@ -72,7 +73,28 @@ func (d *Daemon) loop(ctx context.Context) error {
 		}
 		d.afterEvent()
 	}
+	d.awaitHelpers()
 	return d.finish()
+}
+
+// awaitHelpers waits, bounded, for a hand-over or a respawn still running
+// when the machine stopped. A hand-over was overtaken by a stop (and
+// cancelled): the successor it may have started is stopped, since no
+// daemon outlives a stop. A respawn replaces a successor that died: the
+// daemon it starts serves on after this one has drained.
+func (d *Daemon) awaitHelpers() {
+	limit := time.After(successorReadyTimeout + 2*childStopGrace)
+	for d.handingOver || d.respawning {
+		select {
+		case r := <-d.handoverDone:
+			d.onHandover(context.Background(), r)
+		case r := <-d.respawnDone:
+			d.onRespawn(r)
+		case <-limit:
+			d.o.Log.Error("a hand-over still runs at exit", "hand_over", d.handingOver, "respawn", d.respawning)
+			return
+		}
+	}
 }
 
 // afterEvent starts the slow work a state asks for, outside the FSM
@@ -82,6 +104,9 @@ func (d *Daemon) afterEvent() {
 	if s.state == states.HandingOver && !d.handingOver {
 		d.handingOver = true
 		d.startHandover()
+	}
+	if s.state.Draining() && s.state != states.HandedOver {
+		d.cancelHandover() // a stop (or signal) overtook the hand-over
 	}
 	if !s.state.Draining() || d.draining {
 		return
@@ -141,7 +166,11 @@ func (d *Daemon) stopSignals() {
 }
 
 func drainCause(r uploader.DrainReport) string {
-	return "drained " + itoa(r.Drained) + " uploads, " + itoa(r.Left) + " left for the next start"
+	s := "drained " + itoa(r.Drained) + " uploads, " + itoa(r.Left) + " left for the next start"
+	if r.RemoteDown {
+		s += " (the remote is unreachable: the drain ended at once)"
+	}
+	return s
 }
 
 // finish writes the exit record and maps how the machine got to Stopped
@@ -151,7 +180,8 @@ func (d *Daemon) finish() error {
 		d.abortDrain()
 	}
 	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: d.exitReason(), Drained: d.report.Drained,
-		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause}
+		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause,
+		RemoteDown: d.report.RemoteDown}
 	if d.forced { // counted now, not from the pool's cached count: the drain was cut short
 		rec.Left = spool.Count(d.o.Paths.SpoolDir())
 	}

@@ -102,7 +102,7 @@ func (d *Daemon) startPool(ctx context.Context) error {
 	p := d.o.Paths
 	d.pool = uploader.NewPool(uploader.Options{Remote: remote, SpoolDir: p.SpoolDir(), FailedDir: p.FailedDir(),
 		StoreDir: p.StoreDir(), EventsFile: p.EventsFile(), Workers: d.o.Config.S3.Concurrency, Log: d.o.Log,
-		Worked: d.trim.activity})
+		Worked: d.onWork})
 	if err := d.pool.Start(ctx); err != nil {
 		return fmt.Errorf("start uploads from %s: %w", p.SpoolDir(), err)
 	}
@@ -141,7 +141,9 @@ func (d *Daemon) close() {
 	if c, ok := d.remote.(io.Closer); ok {
 		_ = c.Close() // idle HTTP connections of the S3 client
 	}
-	if d.ln != nil && !d.activated && d.successor == nil {
+	// A successor stopped before it was ready never served: the socket
+	// file belongs to the daemon that started it.
+	if d.ln != nil && !d.activated && d.successor == nil && (d.o.Inherit == nil || d.served) {
 		_ = os.Remove(d.o.Paths.Socket)
 	}
 	if d.keptLn != nil {

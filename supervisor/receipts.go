@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/kunobi-ninja/kache/rpc"
@@ -11,6 +12,10 @@ import (
 // receiptTimeout bounds reading one entry back.
 const receiptTimeout = 10 * time.Second
 
+// receiptWorkers is how many entries are read back at once: a remote
+// with 15 ms of latency reads 400 entries back in well under a second.
+const receiptWorkers = 16
+
 // receipts reads each key back from the remote, for `kache flush`. An
 // entry the remote lacks gets its error in its receipt, not a failed
 // request: flush reports it as lost.
@@ -18,10 +23,17 @@ func (d *Daemon) receipts(ctx context.Context, keys []string) *rpc.Response {
 	if d.remote == nil {
 		return rpc.Fail(rpc.ErrNoRemote, "%v", uploader.ErrNoRemote)
 	}
-	out := make([]rpc.Receipt, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, d.receipt(ctx, k))
+	out := make([]rpc.Receipt, len(keys))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, receiptWorkers)
+	for i, k := range keys {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = d.receipt(ctx, k)
+		})
 	}
+	wg.Wait()
 	return &rpc.Response{OK: true, Receipts: out}
 }
 

@@ -14,13 +14,15 @@ const totalsEvery = time.Second
 
 // lasting keeps the counters across restarts. The daemon adds to the file
 // what it counted since its last write (totals.Update), so a predecessor
-// still draining and this daemon can both write it; a ticker goroutine
-// does, so no upload ever waits on it.
+// still draining and this daemon can both write it; a goroutine does, so
+// no upload ever waits on it. It sleeps with no timer armed until work is
+// noted (totalsDirty): an idle daemon makes no wake-ups for it.
 type lasting struct {
 	path    string
 	mu      sync.Mutex       // serialises the writes; guards the fields
 	flushed totals.Counters  // this daemon's counts already in the file
 	ends    map[string]int64 // generation ends not yet in the file
+	dirty   chan struct{}    // work happened: write within totalsEvery
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -29,7 +31,7 @@ type lasting struct {
 // history (killed or crashed), writes the file, and starts the writer.
 func (d *Daemon) startTotals(prevKilled bool) {
 	l := &lasting{path: totals.File(d.o.Paths.CacheDir), ends: map[string]int64{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		dirty: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if prevKilled {
 		l.ends["killed"]++
 	}
@@ -40,14 +42,32 @@ func (d *Daemon) startTotals(prevKilled bool) {
 
 func (d *Daemon) totalsLoop(l *lasting) {
 	defer close(l.done)
-	t := time.NewTicker(totalsEvery)
-	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
+		case <-l.dirty:
+		}
+		t := time.NewTimer(totalsEvery)
+		select {
+		case <-l.stop:
+			t.Stop()
+			return
 		case <-t.C:
-			d.writeTotals(false)
+		}
+		d.writeTotals(false)
+		if d.pool.Busy() {
+			d.totalsDirty() // uploads still count: look again
+		}
+	}
+}
+
+// totalsDirty notes that the counters may have moved.
+func (d *Daemon) totalsDirty() {
+	if l := d.totals.Load(); l != nil {
+		select {
+		case l.dirty <- struct{}{}:
+		default:
 		}
 	}
 }

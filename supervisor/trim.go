@@ -7,8 +7,9 @@ import (
 )
 
 // quietFor is how long the daemon must have been without requests and
-// uploads before it trims its memory.
-const quietFor = time.Second
+// uploads before it trims its memory: longer than totalsEvery, so the
+// last write of the lasting totals (which maps code back in) is over.
+const quietFor = 2 * totalsEvery
 
 // trimmer gives memory back once the daemon has gone quiet: the Go heap it
 // no longer uses (debug.FreeOSMemory), and the pages of its own binary that
@@ -18,6 +19,7 @@ const quietFor = time.Second
 // re-arms it; while the daemon is quiet nothing runs at all.
 type trimmer struct {
 	pending atomic.Bool   // work happened since the last trim
+	second  bool          // the one follow-up unmap after a trim is due (loop only)
 	wake    chan struct{} // tells the loop to arm the timer
 	t       *time.Timer
 }
@@ -49,9 +51,23 @@ func (d *Daemon) onTrimTimer() {
 		d.trim.t.Reset(max(left, quietFor))
 		return
 	}
+	if d.trim.second && !d.trim.pending.Load() {
+		// The runtime's own background work after a trim (the scavenger
+		// returning what FreeOSMemory freed) maps code back in: unmap it
+		// once more, and then sleep for good.
+		d.trim.second = false
+		unmapQuiet(d)
+		return
+	}
 	d.trim.pending.Store(false)
 	d.evictStore()
 	debug.FreeOSMemory()
+	unmapQuiet(d)
+	d.trim.second = true
+	d.trim.t.Reset(quietFor)
+}
+
+func unmapQuiet(d *Daemon) {
 	if err := unmapBinary(); err != nil {
 		d.o.Log.Debug("trim: unmap binary pages", "err", err)
 	}

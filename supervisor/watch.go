@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,9 +62,11 @@ func (d *Daemon) watchBinary() (stop func()) {
 			return func() {}
 		}
 	}
-	if d.o.Epoch != 0 && maxMtime(start) != d.o.Epoch {
+	if d.o.Epoch != 0 && maxMtime(start) != d.o.Epoch || d.buildChanged() {
 		// Replaced between this process's start (when its epoch was read)
-		// and the watch: no event will come for that change.
+		// and the watch, or between its exec and its start (the file at
+		// its path is not the image it runs): no event will come for that
+		// change.
 		d.events <- event{states.BinaryChanged, "kache binary " + strings.Join(paths, " or ") + " was replaced while the daemon started"}
 	}
 	go d.watchLoop(w, paths, start)
@@ -162,4 +165,33 @@ func dirsOf(paths []string) []string {
 		}
 	}
 	return dirs
+}
+
+// How long an installation must be left alone before a hand-over starts
+// the binaries at its paths: installers copy the client and the daemon one
+// after the other, and a successor started between the two copies would
+// run the old daemon beside the new client.
+const (
+	installQuiet     = 500 * time.Millisecond
+	installSettleMax = 10 * time.Second
+	installPoll      = 100 * time.Millisecond
+)
+
+// settleInstall waits until the files at paths have not changed for quiet
+// (at most max, or until ctx ends). It polls their stats, only during a
+// hand-over.
+func settleInstall(ctx context.Context, paths []string, quiet, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last, _ := statIDs(paths)
+	stable := time.Now()
+	for time.Since(stable) < quiet && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(installPoll):
+		}
+		if now, _ := statIDs(paths); !slices.Equal(now, last) {
+			last, stable = now, time.Now()
+		}
+	}
 }

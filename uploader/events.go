@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 )
 
 // Event kinds written to the events log.
@@ -114,7 +116,7 @@ func (l *EventLog) open() error {
 	if l.f != nil {
 		return nil
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := regfile.OpenAppend(l.path, 0o600)
 	if err != nil {
 		return err
 	}

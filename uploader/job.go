@@ -138,6 +138,8 @@ func (p *Pool) attempt(j *job) (skipped bool, n int64, err error) {
 		return false, 0, Permanent(fmt.Errorf("source %s vanished before upload", j.Path))
 	}
 	j.sent.Store(0)
+	p.calling.Add(1)
+	defer p.calling.Add(-1)
 	n, skipped, err = PutEntry(withProgress(ctx, &j.sent), p.o.Remote, j.Key, j.Path, p.o.TempDir)
 	if err != nil {
 		return false, 0, fmt.Errorf("upload %s to %s: %w", j.Key, p.remoteName(), err)

@@ -92,6 +92,10 @@ type DrainReport struct {
 	Drained int // uploads completed or skipped during the drain
 	Left    int // intent files still in the spool, for the next daemon
 	Failed  int // uploads that failed permanently during the drain
+	// RemoteDown: the drain ended before its cap because the remote is
+	// unreachable (the breaker open, no call in flight): nothing more
+	// could be uploaded, and what is left waits in the spool.
+	RemoteDown bool
 }
 
 // job is one upload, in the queue or in flight.
@@ -127,6 +131,7 @@ type Pool struct {
 	o       Options
 	log     *slog.Logger
 	breaker *Breaker
+	calling atomic.Int64 // upload attempts talking to the remote now
 	events  *EventLog
 	c       counters
 	fetch   *fetcher
@@ -370,7 +375,13 @@ func (p *Pool) Abort() { p.cancel() }
 func (p *Pool) Drain(timeout time.Duration) DrainReport {
 	base := p.beginDrain()
 	done := waitGroupDone(&p.wg)
-	if !within(done, timeout) {
+	finished, down := p.drainWait(done, timeout)
+	switch {
+	case down:
+		q, f := p.Progress()
+		p.log.Warn("the remote is unreachable (circuit breaker open) and no upload is talking to it: the drain ends now, the intents stay in the spool",
+			"queued", q, "in_flight", f)
+	case !finished:
 		q, f := p.Progress()
 		p.log.Warn("drain timeout passed, cancelling uploads", "timeout", timeout, "queued", q, "in_flight", f)
 	}
@@ -390,9 +401,37 @@ func (p *Pool) Drain(timeout time.Duration) DrainReport {
 	p.mu.Unlock()
 	p.events.Close()
 	return DrainReport{
-		Drained: int(p.c.completed.Load() + p.c.skipped.Load() - base.done),
-		Failed:  int(p.c.failed.Load() - base.failed),
-		Left:    spool.Count(p.o.SpoolDir),
+		Drained:    int(p.c.completed.Load() + p.c.skipped.Load() - base.done),
+		Failed:     int(p.c.failed.Load() - base.failed),
+		Left:       spool.Count(p.o.SpoolDir),
+		RemoteDown: down,
+	}
+}
+
+// drainPoll is how often a drain looks at whether any upload still talks
+// to the remote; only while draining.
+const drainPoll = 50 * time.Millisecond
+
+// drainWait waits up to timeout for done, and returns early (down) once
+// the breaker is open with no upload attempt in progress: every worker
+// then only waits for a remote that does not answer, and the drain's cap
+// would be spent for nothing.
+func (p *Pool) drainWait(done <-chan struct{}, timeout time.Duration) (finished, down bool) {
+	cap := time.NewTimer(timeout)
+	defer cap.Stop()
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return true, false
+		case <-cap.C:
+			return false, false
+		case <-tick.C:
+			if p.breaker.State() == BreakerOpen && p.calling.Load() == 0 {
+				return false, true
+			}
+		}
 	}
 }
 

@@ -3,6 +3,12 @@
 // of its own so that the kache client, which every compile starts, links
 // none of what only the daemon needs (the S3 SDK, zstd, fsnotify, the log
 // writer). main alone chooses exit codes; docs/exit-codes.md lists them.
+//
+// The go:debug line turns off the runtime's periodic GOMAXPROCS update,
+// which re-reads the cgroup CPU quota and the affinity every second: an
+// idle daemon must make no wake-ups at all (docs/benchmarks.md).
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -101,7 +101,7 @@ func takeSpare(path string, mode Durability, spares string) *File {
 // openSpare opens a taken spare if it is a regular file of ours with one
 // link and no permission for anyone else.
 func openSpare(tmp string) *os.File {
-	f, err := os.OpenFile(tmp, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // a FIFO: ENXIO, not a hang
 	if err != nil {
 		return nil
 	}

@@ -7,13 +7,13 @@
 package buildlog
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
-	"syscall"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 )
 
 // Outcomes of one invocation.
@@ -27,17 +27,21 @@ const (
 
 // Record is one line of builds.jsonl.
 type Record struct {
-	At      time.Time `json:"at"`
-	Tool    string    `json:"tool"` // "rustc" or "go"
-	Pid     int       `json:"pid,omitempty"`
-	Crate   string    `json:"crate,omitempty"`
-	Types   string    `json:"types,omitempty"` // crate types, comma-separated
-	Key     string    `json:"key,omitempty"`
-	Outcome string    `json:"outcome"`
-	Reason  string    `json:"reason,omitempty"`   // why passthrough, or why a remote check missed
-	Ms      float64   `json:"ms"`                 // wall time of the invocation
-	SavedMs float64   `json:"saved_ms,omitempty"` // the entry's compile time, on a hit
-	Exit    int       `json:"exit"`
+	At   time.Time `json:"at"`
+	Tool string    `json:"tool"` // "rustc" or "go"
+	Pid  int       `json:"pid,omitempty"`
+	// Cargo is the cargo process the wrapper ran under (its parent, or
+	// the nearest ancestor named cargo when a build script ran it): the
+	// build this invocation belongs to (the monitor groups by it).
+	Cargo   int     `json:"cargo_pid,omitempty"`
+	Crate   string  `json:"crate,omitempty"`
+	Types   string  `json:"types,omitempty"` // crate types, comma-separated
+	Key     string  `json:"key,omitempty"`
+	Outcome string  `json:"outcome"`
+	Reason  string  `json:"reason,omitempty"`   // why passthrough, or why a remote check missed
+	Ms      float64 `json:"ms"`                 // wall time of the invocation
+	SavedMs float64 `json:"saved_ms,omitempty"` // the entry's compile time, on a hit
+	Exit    int     `json:"exit"`
 	// Inputs is the key's inputs by name → digest, on a miss, so why-miss
 	// can name what changed since the crate's previous entry.
 	Inputs map[string]string `json:"inputs,omitempty"`
@@ -62,8 +66,8 @@ type GoCounts struct {
 // Limit is the size past which the file is rotated to <path>.1.
 const Limit = 8 << 20
 
-// maxLine bounds one line on reading.
-const maxLine = 1 << 20
+// MaxLine bounds one line on reading: a longer one is skipped.
+const MaxLine = 1 << 20
 
 // Append writes r as one line. Lines under the pipe buffer size are
 // written with one write(2) on an O_APPEND descriptor, so concurrent
@@ -75,7 +79,7 @@ func Append(path string, r Record) error {
 		return err
 	}
 	b = append(b, '\n')
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	f, err := regfile.OpenAppend(path, 0o600)
 	if err != nil {
 		return err
 	}
@@ -83,9 +87,6 @@ func Append(path string, r Record) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return errors.New("builds log is not a regular file")
 	}
 	if fi.Size() > Limit {
 		_ = os.Rename(path, path+".1") // one writer wins; the others append to the renamed file once more
@@ -106,41 +107,15 @@ func Read(path string, fn func(Record)) error {
 }
 
 func readOne(path string, fn func(Record)) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return errors.New("builds log is not a regular file")
-	}
-	br := bufio.NewReaderSize(io.LimitReader(f, 4*Limit), 64<<10)
-	for {
-		line, err := readLine(br)
-		if len(line) > 0 {
-			var r Record
-			if json.Unmarshal(line, &r) == nil {
-				fn(r)
-			}
+	return regfile.Lines(io.LimitReader(f, 4*Limit), MaxLine, func(line []byte) {
+		var r Record
+		if json.Unmarshal(line, &r) == nil {
+			fn(r)
 		}
-		if err != nil {
-			return nil
-		}
-	}
-}
-
-// readLine returns the next line, or nil for one longer than maxLine.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(line)+len(chunk) <= maxLine {
-			line = append(line, chunk...)
-		} else {
-			line = line[:0:0]
-		}
-		if err != bufio.ErrBufferFull {
-			return line, err
-		}
-	}
+	})
 }

@@ -82,3 +82,35 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestLongLineIsSkipped (issue 16, defect 9): a line over the reader's
+// bound (not one of ours) is skipped, not the end of the history.
+func TestLongLineIsSkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	a := NewWriter(path, 10, time.Now().Add(-time.Hour))
+	must(t, a.Append(Record{Kind: KindStart, How: HowStart}))
+	appendRaw(t, path, `{"kind":"state","pid":10,"cause":"`+strings.Repeat("x", 2*maxLine)+"\"}\n")
+	b := NewWriter(path, 11, time.Now())
+	must(t, b.Append(Record{Kind: KindStart, How: HowStart}))
+	gens, err := Load(path)
+	must(t, err)
+	if len(gens) != 2 || gens[0].Pid != 11 {
+		t.Fatalf("generations = %+v, want pids 11 and 10", gens)
+	}
+}
+
+// TestHandedOverSaysWhy (issue 16, defect 9): the human line of a
+// generation that handed over says what started the hand-over.
+func TestHandedOverSaysWhy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	a := NewWriter(path, 10, time.Now().Add(-time.Minute))
+	must(t, a.Append(Record{Kind: KindStart, How: HowStart}))
+	must(t, a.Append(Record{Kind: KindState, From: "running", To: "handing_over", Event: "binary_changed", Cause: "the binary at /x/kache-daemon was replaced"}))
+	must(t, a.Append(Record{Kind: KindState, From: "handing_over", To: "handed_over", Cause: "successor pid 11 serves"}))
+	must(t, a.Append(Record{Kind: KindEnd, Reason: "handed_over"}))
+	gens, err := Load(path)
+	must(t, err)
+	if want := "handed over to a successor (the binary at /x/kache-daemon was replaced)"; len(gens) != 1 || !strings.Contains(gens[0].Line(), want) {
+		t.Fatalf("line %q, want it to contain %q", gens[0].Line(), want)
+	}
+}

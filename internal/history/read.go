@@ -1,13 +1,13 @@
 package history
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 )
 
 // Generation is one daemon process's life as the file records it.
@@ -41,7 +41,7 @@ func Load(path string) ([]Generation, error) {
 }
 
 func readFile(path string) ([]Record, error) {
-	f, err := os.Open(path)
+	f, _, err := regfile.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -50,15 +50,13 @@ func readFile(path string) ([]Record, error) {
 	}
 	defer f.Close()
 	var out []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4096), maxLine)
-	for sc.Scan() {
+	err = regfile.Lines(f, maxLine, func(line []byte) {
 		var r Record
-		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Pid != 0 {
+		if json.Unmarshal(line, &r) == nil && r.Pid != 0 {
 			out = append(out, r)
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 type genID struct {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 )
 
 // MaxSize is the size past which the file is rotated to <file>.1, keeping
@@ -102,7 +104,7 @@ func (w *Writer) Append(r Record) error {
 }
 
 func (w *Writer) write(line []byte) error {
-	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := regfile.OpenAppend(w.path, 0o600)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}

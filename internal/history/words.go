@@ -92,6 +92,11 @@ func reasonWords(reason, cause string) string {
 			return "exited for a newer kache binary (" + cause + ")"
 		}
 		return "exited for a newer kache binary"
+	case "handed_over":
+		if cause != "" {
+			return "handed over to a successor (" + cause + ")"
+		}
+		return "handed over to a successor"
 	case "forced":
 		return "forced out by a second signal before its drain finished"
 	}

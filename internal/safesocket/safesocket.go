@@ -26,6 +26,18 @@ func PrepareDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create socket directory %s: %w (set KACHE_SOCKET_PATH to a directory you own)", dir, err)
 	}
+	lfi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	if lfi.Mode()&os.ModeSymlink != 0 {
+		// A link another user made (say $TMPDIR/kache-<uid> → /dev/shm)
+		// would choose where our socket lives, and could be re-pointed to
+		// start a second daemon on the same cache dir.
+		if uid, me := Owner(lfi), os.Getuid(); uid != me {
+			return fmt.Errorf("socket directory %s is a symlink owned by uid %d, not by you (uid %d): remove it, or set KACHE_SOCKET_PATH to a directory you own", dir, uid, me)
+		}
+	}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("socket directory %s: %w", dir, err)

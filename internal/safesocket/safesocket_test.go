@@ -47,3 +47,35 @@ func TestPrivateDir(t *testing.T) {
 		t.Errorf("PrivateDir(theirs) = %v; want a refusal naming the owner", err)
 	}
 }
+
+// TestPrepareDirForeignSymlink (issue 16, defect 8): a symlink another user
+// made where the socket directory goes is refused, even to a sticky
+// world-writable directory that would itself be accepted; our own link is
+// followed.
+func TestPrepareDirForeignSymlink(t *testing.T) {
+	base := t.TempDir()
+	target := filepath.Join(base, "shm")
+	if err := os.Mkdir(target, 0o1777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(target, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "kache-uid")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrepareDir(link); err != nil {
+		t.Fatalf("our own link to a sticky dir: %v", err)
+	}
+	if os.Getuid() != 0 {
+		t.Skip("making a link owned by another user needs root (lchown)")
+	}
+	if err := os.Lchown(link, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	err := PrepareDir(link)
+	if err == nil || !strings.Contains(err.Error(), "symlink owned by uid 4242") {
+		t.Fatalf("another user's link: %v, want a refusal", err)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/regfile"
+
 	"github.com/kunobi-ninja/kache/internal/cachekey"
 )
 
@@ -64,7 +66,7 @@ func retryOne(spool, failed, name string) error {
 // readFailedIntent decodes a failed record and checks that it holds an
 // intent the pool can run.
 func readFailedIntent(failed, name string) (Intent, error) {
-	raw, err := os.ReadFile(filepath.Join(failed, name))
+	raw, err := regfile.ReadFile(filepath.Join(failed, name), maxIntent)
 	if err != nil {
 		return Intent{}, err
 	}

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/regfile"
+
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
 	"github.com/kunobi-ninja/kache/internal/cachekey"
 )
@@ -166,7 +168,7 @@ func WriteFailed(failedDir string, in Intent, cause error) error {
 // ReadFailed reads the failed record of key in failedDir.
 func ReadFailed(failedDir, key string) (FailedRecord, error) {
 	var rec FailedRecord
-	data, err := os.ReadFile(File(failedDir, key))
+	data, err := regfile.ReadFile(File(failedDir, key), maxIntent)
 	if err != nil {
 		return rec, err
 	}
@@ -204,28 +206,17 @@ func readIntent(spool, name string) (Intent, []byte, error) {
 
 // ErrNotRegular marks a spool entry that is not a regular file (a FIFO, a
 // device, a symlink): it is never read, since opening a FIFO blocks.
-var ErrNotRegular = errors.New("not a regular file")
+var ErrNotRegular = regfile.ErrNotRegular
 
-// readRegular reads path if it is a regular file of at most limit bytes.
-// It opens without following a symlink and without blocking (a FIFO would
-// otherwise wait forever for a writer), and checks the type on the open
-// descriptor, so the file cannot be swapped between check and read.
+// readRegular reads path if it is a regular file of yours of at most limit
+// bytes (regfile checks the type on the open descriptor, so the file
+// cannot be swapped between check and read).
 func readRegular(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s: %w (a symlink)", path, ErrNotRegular)
-	}
+	f, fi, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w (%v)", path, ErrNotRegular, fi.Mode().Type())
-	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
 		// Another user's intent would have us upload a file they name.
 		return nil, fmt.Errorf("%s belongs to uid %d, not to you: not an intent of yours", path, st.Uid)

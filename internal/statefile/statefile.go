@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/regfile"
+
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
 )
 
@@ -42,6 +44,9 @@ type ExitRecord struct {
 	Failed  int       `json:"failed"`
 	At      time.Time `json:"at"`
 	Message string    `json:"message"`
+	// RemoteDown: the drain ended early, the remote unreachable; the
+	// uploads left wait in the spool.
+	RemoteDown bool `json:"remote_down,omitempty"`
 }
 
 // WriteState replaces the state file atomically.
@@ -78,9 +83,12 @@ func WriteJSON(path string, v any) error {
 	return atomicfile.WriteFile(path, append(data, '\n'), 0o600, atomicfile.ProcessSafe)
 }
 
+// maxJSON bounds the files kache keeps as JSON (a few hundred bytes).
+const maxJSON = 1 << 20
+
 // ReadJSON decodes path into v, naming the file in any error.
 func ReadJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := regfile.ReadFile(path, maxJSON)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}

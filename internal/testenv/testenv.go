@@ -1,6 +1,7 @@
 // Package testenv is what kache's tests share: a short socket directory,
-// one wait-with-deadline helper, and the helper-process pattern of os/exec
-// (the test binary re-run to play a daemon, a lock holder, an impostor).
+// one wait-with-deadline helper, the helper-process pattern of os/exec
+// (the test binary re-run to play a daemon, a lock holder, an impostor),
+// and a small tmpfs to fill up (tmpfs.go).
 // Only tests import it.
 package testenv
 

@@ -14,10 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/kunobi-ninja/kache/internal/regfile"
 
 	"github.com/kunobi-ninja/kache/internal/atomicfile"
 )
@@ -71,7 +72,7 @@ type Totals struct {
 // Load reads the file; a missing file is zero totals counted from now.
 func Load(path string) (Totals, error) {
 	var t Totals
-	data, err := os.ReadFile(path)
+	data, err := regfile.ReadFile(path, 1<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Totals{Since: time.Now().UTC()}, nil
 	}
@@ -121,7 +122,7 @@ func Update(path string, fn func(*Totals)) error {
 // lock takes an exclusive flock on path, created private if missing; a
 // symlink there is refused.
 func lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, err := regfile.OpenRW(path, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
