@@ -574,14 +574,26 @@ bench_handover() {
 # fresh GOCACHE (through `kache cacheprog` if PROG is set), appending its
 # seconds to go.NAME; the kache environment is the caller's.
 gobuild() {
-	local t0 t1 gc=$W/go/gocache-$1-$RANDOM
+	local t0 t1 gc=$W/go/gocache-$1-$RANDOM TIMEFORMAT='%U %S'
 	mkdir -p "$gc"
 	t0=$(us_now)
-	(cd "$repo" && GOCACHE=$gc GOCACHEPROG=${2:+"$bin cacheprog"} GOPROXY=off GOFLAGS= go build ./...)
+	{ time (cd "$repo" && GOCACHE=$gc GOCACHEPROG=${2:+"$bin cacheprog"} GOPROXY=off GOFLAGS= go build ./... 2>"$W/go.err"); } 2>"$W/go.time" ||
+		{ cat "$W/go.err" >&2; return 1; }
 	t1=$(us_now)
+	go_cpu "$1"
 	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.$1"
 	go_load "$1" "$t0" "$t1"
+	[ -z "${2:-}" ] || kache_cpu "$1"
 }
+
+# kache_cpu NAME: the CPU seconds of the last cache program session.
+kache_cpu() { tail -n 1 "$KACHE_CACHE_DIR/builds.jsonl" | jq '.go.cpu_ms / 1000' >>"$W/kcpu.$1"; }
+
+# go_cpu NAME: the CPU seconds (user + system) of the build just timed,
+# the go command and the compilers and linker it waited for; not the
+# cache program (the go command never waits for it: its own CPU is in
+# builds.jsonl, cpu_ms) nor the daemon.
+go_cpu() { awk '{print $1 + $2}' "$W/go.time" >>"$W/gocpu.$1"; }
 
 # go_load NAME T0 T1: one build's time and the machine's load after it (a
 # shared machine's other work shows here).
@@ -589,13 +601,14 @@ go_load() { runs "$1: $(ms_between "$2" "$3") ms, load average after: $(cut -d' 
 
 # default_go: the go command's own cache, cold (`go clean -cache`), then warm.
 default_go() {
-	local gc=$W/go/gocache-default t0 t1 phase
+	local gc=$W/go/gocache-default t0 t1 phase TIMEFORMAT='%U %S'
 	mkdir -p "$gc"
 	GOCACHE=$gc go clean -cache
 	for phase in cold warm; do
 		t0=$(us_now)
-		(cd "$repo" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= go build ./...)
+		{ time (cd "$repo" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= go build ./...); } 2>"$W/go.time"
 		t1=$(us_now)
+		go_cpu "default_$phase"
 		awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.default_$phase"
 		go_load "default_$phase" "$t0" "$t1"
 	done
@@ -649,7 +662,23 @@ bench_cacheprog() {
 	go_row "cold: kache, uploading to versitygw / \`go clean -cache\`" kache_cold_remote default_cold 1.05
 	go_row "warm from the local store (fresh GOCACHE) / go's warm cache" kache_warm default_warm 1.1
 	go_row "warm from versitygw (empty store) / kache cold" kache_warm_remote kache_cold_remote 0.5
+	cpu_row "cold, CPU: go + kache's own, no remote / \`go clean -cache\`" kache_cold default_cold 1.05
+	cpu_row "cold, CPU: go + kache's own, uploading / \`go clean -cache\`" kache_cold_remote default_cold 1.05
+	cpu_row "warm local, CPU: go + kache's own / go's warm cache" kache_warm default_warm 1.1
 	runs "go build ./... (s): $(for f in default_cold default_warm kache_cold kache_warm kache_cold_remote kache_warm_remote; do printf '%s %s; ' "$f" "$(list "$W/go.$f")"; done)"
+}
+
+# cpu_row TITLE KACHE PEER TARGET: a row for the median CPU seconds, the
+# kache case's being the go command's plus the cache program's. CPU time
+# moves far less than wall time with the load of a shared machine.
+cpu_row() {
+	local km pm r
+	paste -d' ' "$W/gocpu.$2" "$W/kcpu.$2" | awk '{print $1 + $2}' >"$W/cpusum.$2"
+	km=$(median "$W/cpusum.$2")
+	pm=$(median "$W/gocpu.$3")
+	r=$(ratio "$km" "$pm")
+	row "$1" "$(f2 "$km") s ($(f2 "$(median "$W/kcpu.$2")") s kache)" "$(f2 "$pm") s" "$r" "ratio ≤ $4" "$(within "$r" "$4")"
+	runs "$1 (CPU s): kache $(list "$W/cpusum.$2")(of which kache's own $(list "$W/kcpu.$2")); go's cache $(list "$W/gocpu.$3")"
 }
 
 # go_row TITLE KACHE PEER TARGET: a row for the medians of two timings.
