@@ -30,6 +30,7 @@ var (
 // Env is what a command may touch of the process: a seam for in-process tests.
 type Env struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // nil: os.Stdin
 	Getenv         func(string) string
 	Exe            string // path of this kache binary as invoked
 	Version        string
@@ -95,7 +96,7 @@ func newApp(env *Env) *ucli.App {
 		},
 		Suggest:  true,
 		Action:   rootAction,
-		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env), monitorCommand(env), whyMissCommand(env)}),
+		Commands: withUsageErrors([]*ucli.Command{daemonCommand(env), uploadCommand(env), checkCommand(env), prefetchCommand(env), statsCommand(env), buildStartedCommand(env), flushCommand(env), monitorCommand(env), whyMissCommand(env), cacheprogCommand(env)}),
 	}
 }
 

@@ -82,18 +82,20 @@ func runStats(ctx context.Context, env *Env, format string, reset bool) error {
 		return err
 	}
 	driftWarning(ctx, env, p, seen)
-	builds, stored := readBuildStats(p), readStoreStats(p, env)
+	builds, gos := readBuildStats(p)
+	stored := readStoreStats(p, env)
 	if format == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			*rpc.Stats
 			Rust  BuildStats `json:"rust_builds"`
+			Go    GoStats    `json:"go_builds"`
 			Store StoreStats `json:"local_store"`
-		}{st, builds, stored})
+		}{st, builds, gos, stored})
 	}
 	printStats(env.Stdout, st)
-	printBuildStats(env.Stdout, builds, stored)
+	printBuildStats(env.Stdout, builds, gos, stored)
 	return nil
 }
 

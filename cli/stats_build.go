@@ -19,15 +19,56 @@ type StoreStats struct {
 	Cap int64 `json:"cap_bytes"`
 }
 
-// readBuildStats sums the wrapper's records.
-func readBuildStats(p config.Paths) BuildStats {
+// GoStats is what `kache cacheprog` served the go command, summed over
+// its sessions in builds.jsonl.
+type GoStats struct {
+	Sessions int `json:"sessions"`
+	buildlog.GoCounts
+	HitRate float64 `json:"hit_rate"` // (hits + remote hits) / gets
+}
+
+// readBuildStats sums the wrappers' records: the Rust wrapper's calls
+// and the go command's sessions.
+func readBuildStats(p config.Paths) (BuildStats, GoStats) {
 	var b BuildStats
+	var g GoStats
 	_ = buildlog.Read(p.CacheDir+"/builds.jsonl", func(r buildlog.Record) {
-		if r.Tool == "rustc" {
+		switch r.Tool {
+		case "rustc":
 			b.Add(r)
+		case "go":
+			if r.Go != nil {
+				g.add(*r.Go)
+			}
 		}
 	})
-	return b
+	if g.Gets > 0 {
+		g.HitRate = float64(g.Hits+g.RemoteHits) / float64(g.Gets)
+	}
+	return b, g
+}
+
+func (g *GoStats) add(c buildlog.GoCounts) {
+	g.Sessions++
+	g.Gets += c.Gets
+	g.Hits += c.Hits
+	g.RemoteHits += c.RemoteHits
+	g.Misses += c.Misses
+	g.Puts += c.Puts
+	g.BytesIn += c.BytesIn
+	g.BytesOut += c.BytesOut
+	g.CPUMs += c.CPUMs
+}
+
+func printGoStats(w io.Writer, g GoStats) {
+	if g.Sessions == 0 {
+		return
+	}
+	fmt.Fprintln(w, "go builds (builds.jsonl, GOCACHEPROG=\"kache cacheprog\"):")
+	fmt.Fprintf(w, "  sessions:    %d: %d gets (%d local hits, %d remote hits, %d misses), %d puts\n",
+		g.Sessions, g.Gets, g.Hits, g.RemoteHits, g.Misses, g.Puts)
+	fmt.Fprintf(w, "  hit rate:    %.1f%%; %.1f MiB served, %.1f MiB stored; kache's own CPU %.1f s\n",
+		100*g.HitRate, float64(g.BytesOut)/(1<<20), float64(g.BytesIn)/(1<<20), g.CPUMs/1000)
 }
 
 // readStoreStats measures the store (a walk of its directory).
@@ -41,7 +82,7 @@ func readStoreStats(p config.Paths, env *Env) StoreStats {
 	return s
 }
 
-func printBuildStats(w io.Writer, b BuildStats, s StoreStats) {
+func printBuildStats(w io.Writer, b BuildStats, g GoStats, s StoreStats) {
 	fmt.Fprintln(w, "rust builds (builds.jsonl):")
 	fmt.Fprintf(w, "  rustc calls: %d: %d local hits, %d remote hits, %d misses, %d run unchanged\n",
 		b.Invocations, b.LocalHits, b.RemoteHits, b.Misses, b.Passthrough)
@@ -57,5 +98,6 @@ func printBuildStats(w io.Writer, b BuildStats, s StoreStats) {
 		}
 		fmt.Fprintf(w, "    %5d × %s\n", b.Reasons[r], r)
 	}
+	printGoStats(w, g)
 	fmt.Fprintf(w, "local store:   %d entries, %.1f MiB of %.0f MiB cap\n", s.Entries, float64(s.Bytes)/(1<<20), float64(s.Cap)/(1<<20))
 }

@@ -80,6 +80,7 @@ func wrapperSetup(env *Env) (config.Paths, config.Config, error) {
 type wrapperDaemon struct {
 	env   *Env
 	p     config.Paths
+	by    string // how a daemon this starts records its start; "" auto:wrapper
 	check *rpc.Client
 }
 
@@ -102,6 +103,9 @@ func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) e
 		return err
 	}
 	d.env.startedBy = "auto:wrapper"
+	if d.by != "" {
+		d.env.startedBy = d.by
+	}
 	w := newWrapper(d.env, d.p, d.env.epoch())
 	defer w.Client.Close()
 	return w.Upload(ctx, wireEntries(abs)).Kept

@@ -18,6 +18,9 @@
 #  10. Rust builds (scripts/bench-rust.sh): a workspace of Debian-packaged
 #      crates, no wrapper, cold, warm same tree, warm other checkout and warm
 #      from the remote, beside Debian's sccache; the cost of a hit
+#  11. the go command's cache through kache (GOCACHEPROG="kache cacheprog"):
+#      `go build ./...` of this repository cold, warm from the local store and
+#      warm from a versitygw bucket, beside the go command's own cache
 # then rewrites the generated block of docs/benchmarks.md (the reading
 # below the block is kept). Installs missing peers with apt-get. Every
 # process it starts carries KACHE_BENCH_WORK in its environment, which is
@@ -25,9 +28,10 @@
 # (hyperfine -N splits commands on whitespace).
 # Knobs: BENCH_ROUNDS (hyperfine rounds, default 5), BENCH_TP_RUNS (runs per
 # throughput case, default 5), BENCH_SCALE (entry counts of section 7),
-# BENCH_ONLY (space-separated sections to run, by function or short name,
-# e.g. "bench_scale" or "rust"; the doc is then not rewritten); the Rust
-# section's knobs are bench-rust.sh's (BENCH_RUST_COLD, BENCH_RUST_WARM).
+# BENCH_GO_RUNS (runs of each case of section 11, default 3), BENCH_ONLY
+# (space-separated sections to run, by function or short name, e.g.
+# "bench_scale", "rust" or "cacheprog"; the doc is then not rewritten); the
+# Rust section's knobs are bench-rust.sh's (BENCH_RUST_COLD, BENCH_RUST_WARM).
 set -Eeuo pipefail
 bin=$(realpath "${1:-bin/kache}")
 daemon_bin=$(dirname "$bin")/kache-daemon
@@ -46,8 +50,9 @@ scale_sizes=${BENCH_SCALE:-100 1000 10000 100000}
 # --- setup and cleanup -------------------------------------------------------
 
 install_peers() {
-	local t missing=() sudo=
-	for t in sccache rclone hyperfine jq; do
+	local t missing=() sudo= want="sccache rclone hyperfine jq"
+	[ "${BENCH_ONLY:-}" = bench_cacheprog ] && want=jq # section 10 alone needs no peer
+	for t in $want; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 	done
 	[ ${#missing[@]} -eq 0 ] && return
@@ -580,6 +585,128 @@ bench_rust() {
 	cat "$W/rust/runs.md" >>"$W/runs.md"
 }
 
+# --- 11: the go command's cache ------------------------------------------------------
+
+# gobuild NAME PROG: one timed `go build ./...` of this repository with a
+# fresh GOCACHE (through `kache cacheprog` if PROG is set), appending its
+# seconds to go.NAME; the kache environment is the caller's.
+gobuild() {
+	local t0 t1 gc=$W/go/gocache-$1-$RANDOM TIMEFORMAT='%U %S'
+	mkdir -p "$gc"
+	t0=$(us_now)
+	{ time (cd "$repo" && GOCACHE=$gc GOCACHEPROG=${2:+"$bin cacheprog"} GOPROXY=off GOFLAGS= go build ./... 2>"$W/go.err"); } 2>"$W/go.time" ||
+		{ cat "$W/go.err" >&2; return 1; }
+	t1=$(us_now)
+	go_cpu "$1"
+	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.$1"
+	go_load "$1" "$t0" "$t1"
+	[ -z "${2:-}" ] || kache_cpu "$1"
+}
+
+# kache_cpu NAME: the CPU seconds of the last cache program session.
+kache_cpu() { tail -n 1 "$KACHE_CACHE_DIR/builds.jsonl" | jq '.go.cpu_ms / 1000' >>"$W/kcpu.$1"; }
+
+# go_cpu NAME: the CPU seconds (user + system) of the build just timed,
+# the go command and the compilers and linker it waited for; not the
+# cache program (the go command never waits for it: its own CPU is in
+# builds.jsonl, cpu_ms) nor the daemon.
+go_cpu() { awk '{print $1 + $2}' "$W/go.time" >>"$W/gocpu.$1"; }
+
+# go_load NAME T0 T1: one build's time and the machine's load after it (a
+# shared machine's other work shows here).
+go_load() { runs "$1: $(ms_between "$2" "$3") ms, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+# default_go: the go command's own cache, cold (`go clean -cache`), then warm.
+default_go() {
+	local gc=$W/go/gocache-default t0 t1 phase TIMEFORMAT='%U %S'
+	mkdir -p "$gc"
+	GOCACHE=$gc go clean -cache
+	for phase in cold warm; do
+		t0=$(us_now)
+		{ time (cd "$repo" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= go build ./...); } 2>"$W/go.time"
+		t1=$(us_now)
+		go_cpu "default_$phase"
+		awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.default_$phase"
+		go_load "default_$phase" "$t0" "$t1"
+	done
+}
+
+# kache_go RUN: cold without a remote, then warm from that store; cold with
+# the bucket (prefix per run; flushed and stopped untimed), then warm from
+# the bucket alone: a fresh cache dir whose daemon was started untimed.
+kache_go() {
+	export KACHE_CACHE_DIR=$W/go/local-$1 KACHE_SOCKET_PATH=$W/go/local-$1.sock
+	unset KACHE_S3_BUCKET
+	gobuild kache_cold 1
+	gobuild kache_warm 1
+	"$bin" daemon stop >/dev/null 2>&1 || true
+	(
+		# shellcheck disable=SC1091
+		. "$W/gw/env"
+		export KACHE_S3_PREFIX=go-$1/ KACHE_CACHE_DIR=$W/go/fill-$1 KACHE_SOCKET_PATH=$W/go/fill-$1.sock
+		gobuild kache_cold_remote 1
+		"$bin" flush --timeout 10m >/dev/null || say "  WARNING: flush after run $1 did not confirm every upload"
+		"$bin" daemon stop >/dev/null 2>&1
+		export KACHE_CACHE_DIR=$W/go/empty-$1 KACHE_SOCKET_PATH=$W/go/empty-$1.sock
+		"$bin" daemon start >/dev/null
+		gobuild kache_warm_remote 1
+		"$bin" daemon stop >/dev/null 2>&1
+	)
+	go_counts "$1"
+}
+
+# go_counts RUN: the sessions' counts of run RUN, from builds.jsonl.
+go_counts() {
+	local d
+	for d in local fill empty; do
+		runs "go run $1, cache dir $d: $(jq -c -s '[.[] | select(.tool == "go") | .go] | {sessions: length, gets: (map(.gets) | add), hits: (map(.hits) | add), remote_hits: (map(.remote_hits) | add), misses: (map(.misses) | add), puts: (map(.puts) | add), kache_cpu_s: ((map(.cpu_ms) | add) / 1000)}' "$W/go/$d-$1/builds.jsonl")"
+	done
+}
+
+bench_cacheprog() {
+	local go_runs=${BENCH_GO_RUNS:-3} i
+	section "11. go build ./... of this repository: go's own cache vs GOCACHEPROG=\"kache cacheprog\" ($go_runs runs, alternating)"
+	mkdir -p "$W/go"
+	"$repo/scripts/versitygw.sh" start "$W/gw"
+	export KACHE_CONFIG=$W/none.toml KACHE_DAEMON_IDLE_TIMEOUT=0
+	unset KACHE_REMOTE_DIR KACHE_LOG KACHE_S3_PREFIX
+	for i in $(seq "$go_runs"); do
+		default_go
+		kache_go "$i"
+	done
+	"$repo/scripts/versitygw.sh" stop "$W/gw" 2>/dev/null
+	go_row "cold: kache, no remote / \`go clean -cache\`" kache_cold default_cold 1.05
+	go_row "cold: kache, uploading to versitygw / \`go clean -cache\`" kache_cold_remote default_cold 1.05
+	go_row "warm from the local store (fresh GOCACHE) / go's warm cache" kache_warm default_warm 1.1
+	go_row "warm from versitygw (empty store) / kache cold" kache_warm_remote kache_cold_remote 0.5
+	cpu_row "cold, CPU: go + kache's own, no remote / \`go clean -cache\`" kache_cold default_cold 1.05
+	cpu_row "cold, CPU: go + kache's own, uploading / \`go clean -cache\`" kache_cold_remote default_cold 1.05
+	cpu_row "warm local, CPU: go + kache's own / go's warm cache" kache_warm default_warm 1.1
+	runs "go build ./... (s): $(for f in default_cold default_warm kache_cold kache_warm kache_cold_remote kache_warm_remote; do printf '%s %s; ' "$f" "$(list "$W/go.$f")"; done)"
+}
+
+# cpu_row TITLE KACHE PEER TARGET: a row for the median CPU seconds, the
+# kache case's being the go command's plus the cache program's. CPU time
+# moves far less than wall time with the load of a shared machine.
+cpu_row() {
+	local km pm r
+	paste -d' ' "$W/gocpu.$2" "$W/kcpu.$2" | awk '{print $1 + $2}' >"$W/cpusum.$2"
+	km=$(median "$W/cpusum.$2")
+	pm=$(median "$W/gocpu.$3")
+	r=$(ratio "$km" "$pm")
+	row "$1" "$(f2 "$km") s ($(f2 "$(median "$W/kcpu.$2")") s kache)" "$(f2 "$pm") s" "$r" "ratio ≤ $4" "$(within "$r" "$4")"
+	runs "$1 (CPU s): kache $(list "$W/cpusum.$2")(of which kache's own $(list "$W/kcpu.$2")); go's cache $(list "$W/gocpu.$3")"
+}
+
+# go_row TITLE KACHE PEER TARGET: a row for the medians of two timings.
+go_row() {
+	local km pm r
+	km=$(median "$W/go.$2")
+	pm=$(median "$W/go.$3")
+	r=$(ratio "$km" "$pm")
+	row "$1" "$(f2 "$km") s" "$(f2 "$pm") s" "$r" "ratio ≤ $4" "$(within "$r" "$4")"
+}
+
 # --- the report ---------------------------------------------------------------
 
 machine() {
@@ -674,6 +801,7 @@ step bench_scale
 step bench_idle
 step bench_handover
 step bench_rust
+step bench_cacheprog
 section "results"
 cat "$table"
 [ -n "${BENCH_ONLY:-}" ] && { say "BENCH_ONLY set: docs/benchmarks.md left as it was"; exit 0; }

@@ -58,6 +58,9 @@ type GoCounts struct {
 	Puts       int   `json:"puts"`
 	BytesIn    int64 `json:"bytes_in"`  // put bodies written to the store
 	BytesOut   int64 `json:"bytes_out"` // hit bodies served
+	// CPUMs is the session's own CPU time (user + system), what kache
+	// cost the build beyond the go command's work.
+	CPUMs float64 `json:"cpu_ms"`
 }
 
 // Limit is the size past which the file is rotated to <path>.1.

@@ -1,0 +1,3 @@
+module example.com/kachetiny
+
+go 1.24
