@@ -42,10 +42,19 @@ const (
 // appended since the last one (docs/monitor.md) and keeps the builds a
 // new record may still belong to. Safe for concurrent use.
 type Builds struct {
-	mu   sync.Mutex
-	tail tail
-	open []*Build // oldest start first
-	err  string
+	mu     sync.Mutex
+	tail   tail
+	open   []*Build // oldest start first
+	lastGo *GoSession
+	err    string
+}
+
+// GoSession is one `kache cacheprog` session (a go command's cache), as it
+// recorded itself when it closed.
+type GoSession struct {
+	At time.Time `json:"at"` // when it started
+	Ms float64   `json:"ms"` // how long it lasted
+	buildlog.GoCounts
 }
 
 // NewBuilds follows the log at path (<cache>/builds.jsonl).
@@ -71,10 +80,26 @@ func (b *Builds) Poll() (*Build, string) {
 }
 
 func (b *Builds) add(r buildlog.Record) {
-	if r.Tool != "rustc" {
-		return
+	switch {
+	case r.Tool == "go" && r.Go != nil:
+		if b.lastGo == nil || !r.At.Before(b.lastGo.At) {
+			b.lastGo = &GoSession{At: r.At, Ms: r.Ms, GoCounts: *r.Go}
+		}
+	case r.Tool == "rustc":
+		b.buildFor(r).add(r)
 	}
-	b.buildFor(r).add(r)
+}
+
+// LastGo is a copy of the go command session recorded last, or nil. Call
+// it after Poll.
+func (b *Builds) LastGo() *GoSession {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lastGo == nil {
+		return nil
+	}
+	g := *b.lastGo
+	return &g
 }
 
 // buildFor is the open build r belongs to, or a new one.

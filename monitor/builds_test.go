@@ -246,3 +246,27 @@ func TestBuildsConcurrentWriters(t *testing.T) {
 		t.Fatalf("counted %d of %d records", cur.Invocations, writers*each)
 	}
 }
+
+// TestBuildsGoSession (issue 14): the go command's cache-program sessions
+// show beside the cargo build: the latest one's counts, from records
+// written by buildlog, and in the Build tab.
+func TestBuildsGoSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "builds.jsonl")
+	b := NewBuilds(path)
+	old := buildlog.Record{At: time.Now().Add(-time.Minute), Tool: "go", Outcome: buildlog.GoSession, Ms: 900,
+		Go: &buildlog.GoCounts{Gets: 10, Misses: 10, Puts: 10}}
+	last := buildlog.Record{At: time.Now(), Tool: "go", Outcome: buildlog.GoSession, Ms: 1200,
+		Go: &buildlog.GoCounts{Gets: 40, Hits: 38, RemoteHits: 5, Misses: 2, Puts: 2, BytesIn: 2048, BytesOut: 1 << 20}}
+	appendAll(t, path, old, rec(100, "a", buildlog.Miss), last)
+	poll(t, b)
+	g := b.LastGo()
+	if g == nil || g.Gets != 40 || g.Hits != 38 || g.RemoteHits != 5 || g.Ms != 1200 {
+		t.Fatalf("last go session: %+v", g)
+	}
+	text := strings.Join(buildTab(Snapshot{At: time.Now(), GoSession: g}), "\n")
+	for _, want := range []string{"go build (kache cacheprog)", "gets: 40: 38 hits (5 from the remote), 2 misses; hit rate 95%", "puts: 2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Build tab lacks %q:\n%s", want, text)
+		}
+	}
+}

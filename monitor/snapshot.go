@@ -44,6 +44,8 @@ type Snapshot struct {
 	// Build is the current (or last) cargo build, from builds.jsonl.
 	Build         *Build `json:"build,omitempty"`
 	BuildLogError string `json:"build_log_error,omitempty"` // why builds.jsonl was not read
+	// GoSession is the go command's latest cache-program session.
+	GoSession *GoSession `json:"go_session,omitempty"`
 }
 
 // Binary is the kache installation the monitor belongs to.
@@ -120,6 +122,7 @@ func Gather(ctx context.Context, src Source) Snapshot {
 		builds = NewBuilds(BuildsFile(src.Paths))
 	}
 	s.Build, s.BuildLogError = builds.Poll()
+	s.GoSession = builds.LastGo()
 	return s
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 func buildTab(s Snapshot) []string {
-	lines := currentBuild(s)
+	lines := append(currentBuild(s), goSession(s.GoSession)...)
 	if st := s.Stats; st != nil {
 		last := "none yet"
 		if st.LastBuildAt != nil {
@@ -62,6 +62,23 @@ func currentBuild(s Snapshot) []string {
 		lines = append(lines, line)
 	}
 	return lines
+}
+
+// goSession is the go command's latest `kache cacheprog` session.
+func goSession(g *GoSession) []string {
+	if g == nil {
+		return nil
+	}
+	rate := 0.0
+	if g.Gets > 0 {
+		rate = 100 * float64(g.Hits) / float64(g.Gets)
+	}
+	return []string{
+		fmt.Sprintf("go build (kache cacheprog): started %s, lasted %s", g.At.Format(time.TimeOnly), secs(g.Ms)),
+		fmt.Sprintf("  gets: %d: %d hits (%d from the remote), %d misses; hit rate %.0f%%", g.Gets, g.Hits, g.RemoteHits, g.Misses, rate),
+		fmt.Sprintf("  puts: %d; stored %s, served %s; kache's own CPU %s",
+			g.Puts, bytesize.Format(g.BytesIn), bytesize.Format(g.BytesOut), secs(g.CPUMs)),
+	}
 }
 
 // topReasons is the n most frequent reasons, most frequent first.
