@@ -40,7 +40,10 @@ type packStats struct {
 // Permanent error naming the path.
 func packDir(ctx context.Context, dir string, w io.Writer) (packStats, error) {
 	var st packStats
-	zw, err := zstd.NewWriter(w)
+	// The fastest level, on this goroutine alone: the worker's thread
+	// runs below the compilers' priority (yieldToBuilds), and an encoder
+	// with its own goroutines would not.
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return st, fmt.Errorf("zstd writer: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 // cancelled.
 func (p *Pool) worker() {
 	defer p.wg.Done()
+	yieldToBuilds()
 	for {
 		j := p.next()
 		if j == nil {
