@@ -414,14 +414,18 @@ func (p *Pool) Drain(timeout time.Duration) DrainReport {
 // to the remote; only while draining.
 const drainPoll = 50 * time.Millisecond
 
-// drainWait waits up to timeout for done, and returns early (down) once
-// the breaker is open with no upload attempt in progress: every worker
-// then only waits for a remote that does not answer, and the drain's cap
-// would be spent for nothing.
+// drainWait waits up to timeout for done, and returns early (down) when
+// the remote was already known to be unreachable as the drain began (the
+// breaker open) and stays so with no upload attempt in progress: every
+// worker then only waits for a remote that does not answer, and the
+// drain's cap would be spent for nothing. A breaker that a burst of
+// transient errors opens during the drain does not end it: its probe may
+// well succeed, and the drain has its cap for that.
 func (p *Pool) drainWait(done <-chan struct{}, timeout time.Duration) (finished, down bool) {
+	openAtStart := p.breaker.State() == BreakerOpen
 	_ = poll.Until(context.Background(), poll.Real, drainPoll, timeout, func() bool {
 		finished = isClosed(done)
-		down = !finished && p.breaker.State() == BreakerOpen && p.calling.Load() == 0
+		down = !finished && openAtStart && p.breaker.State() == BreakerOpen && p.calling.Load() == 0
 		return finished || down
 	})
 	return finished, down
