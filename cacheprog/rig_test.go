@@ -21,18 +21,10 @@ import (
 var kacheBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kache-cacheprog-bin-")
-	if err != nil {
-		panic(err)
-	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/kache", "../cmd/kache-daemon")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build kache: " + err.Error())
-	}
-	kacheBin = filepath.Join(dir, "kache")
+	var cleanup func()
+	kacheBin, cleanup = testenv.BuildBinaries()
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	if code == 0 {
 		// A session's goroutines (gets, uploads, leases) end with it.
 		if err := goleak.Find(); err != nil {

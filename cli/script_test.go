@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,19 +26,10 @@ import (
 var kacheBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "kache-bin")
-	if err != nil {
-		panic(err)
-	}
-	kacheBin = filepath.Join(dir, "kache")
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/kache", "../cmd/kache-daemon", "../cmd/kache-monitor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build kache:", err)
-		os.Exit(1)
-	}
+	var cleanup func()
+	kacheBin, cleanup = testenv.BuildBinaries()
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
