@@ -8,6 +8,9 @@ import (
 	"github.com/kunobi-ninja/kache/internal/store"
 )
 
+// memoAge is how long an unused digest memo of the wrapper is kept.
+const memoAge = 14 * 24 * time.Hour
+
 // evictStore keeps the local store within its cap, least recently used
 // entries first, once the daemon has gone quiet (never on a build's
 // path). An entry whose upload intent is still in the spool is kept: its
@@ -27,6 +30,7 @@ func (d *Daemon) evictStore() {
 			_, err := os.Lstat(filepath.Join(p.SpoolDir(), key+".json"))
 			return err == nil
 		}
+		store.PruneOld(filepath.Join(p.CacheDir, "wrapper", "digests"), memoAge, time.Now())
 		ev, err := store.Store{Dir: p.StoreDir()}.Evict(capBytes, pending, time.Now())
 		if err != nil {
 			log.Warn("store eviction", "err", err)

@@ -127,7 +127,7 @@ func (c *call) variant(d DepInfo, began time.Time) (Variant, error) {
 		if err != nil {
 			return v, err
 		}
-		dg, err := fileDigest(abs)
+		dg, err := c.digestAt(abs, stamp)
 		if err != nil {
 			return v, err
 		}

@@ -96,7 +96,7 @@ func (c *call) current(v Variant) (string, []FileRef, error) {
 		if stamp == f.Stamp {
 			continue
 		}
-		d, err := fileDigest(c.n.abs(c.n.denorm(f.Path)))
+		d, err := c.digestAt(c.n.abs(c.n.denorm(f.Path)), stamp)
 		if err != nil {
 			return "", nil, err
 		}
@@ -110,15 +110,6 @@ func (c *call) current(v Variant) (string, []FileRef, error) {
 		env[i] = c.envRef(e.Name)
 	}
 	return entryKey(c.shape.Hash, files, env), files, nil
-}
-
-// fileStamp is a file's size, mtime, inode and ctime.
-func fileStamp(path string) (string, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d:%d:%d:%d", st.Size, st.Mtim.Nano(), st.Ino, st.Ctim.Nano()), nil
 }
 
 // readSmall reads a regular file of at most limit bytes without following

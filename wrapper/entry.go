@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,7 +68,7 @@ func (inv *Invocation) outputs() []MetaFile {
 	return out
 }
 
-// save copies the outputs into a new store entry and places it.
+// save places the outputs (linked or copied) into a new store entry.
 func (c *call) save(meta Meta) error {
 	tmp, err := c.store.Begin(meta.Key)
 	if err != nil {
@@ -110,15 +109,16 @@ func (c *call) saveFile(tmp string, f *MetaFile) error {
 	if f.Exec {
 		perm = 0o700
 	}
-	n, d, err := copyHashed(src, dst, perm, "")
+	n, d, err := placeHashed(src, dst, perm, "")
 	f.Size, f.Digest = n, d
 	return err
 }
 
-// restore writes an entry's files into --out-dir, each to a temp name
-// renamed into place, verifying every digest on the way: a corrupt entry
-// is an error (the caller removes it and compiles) and leaves no partial
-// output. Files get the current time as mtime, as a fresh compile would.
+// restore places an entry's files into --out-dir (linked or copied), each
+// to a temp name renamed into place, verifying every digest on the way: a
+// corrupt entry is an error (the caller removes it and compiles) and
+// leaves no partial output. Files get the current time as mtime, as a
+// fresh compile would.
 func (c *call) restore(dir string) (*Meta, error) {
 	b, err := readSmall(filepath.Join(dir, "meta.json"), 64<<20)
 	if err != nil {
@@ -161,39 +161,13 @@ func (c *call) restoreFile(dir string, f MetaFile) error {
 		if err := os.WriteFile(tmp, []byte(c.n.denorm(string(b))), perm); err != nil {
 			return err
 		}
-	} else if _, _, err := copyHashed(src, tmp, perm, f.Digest); err != nil {
+	} else if _, _, err := placeHashed(src, tmp, perm, f.Digest); err != nil {
+		return err
+	} else if err := freshen(tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, dst)
-}
-
-// copyHashed copies src to a new dst while hashing it; a non-empty want
-// that differs is an error and removes dst.
-func copyHashed(src, dst string, perm os.FileMode, want string) (int64, string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, "", err
-	}
-	defer in.Close()
-	os.Remove(dst)
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return 0, "", err
-	}
-	h := blake3.New(32, nil)
-	n, err := io.Copy(io.MultiWriter(out, h), in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	d := hex.EncodeToString(h.Sum(nil))
-	if err == nil && want != "" && d != want {
-		err = fmt.Errorf("%s: corrupt (digest differs)", src)
-	}
-	if err != nil {
-		os.Remove(dst)
-	}
-	return n, d, err
 }
 
 func digestBytes(b []byte) string {

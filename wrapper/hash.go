@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"io"
-	"os"
 
 	"lukechampine.com/blake3"
 )
@@ -32,14 +31,6 @@ func (h hasher) hex() string { return hex.EncodeToString(h.h.Sum(nil)) }
 
 // fileDigest is the BLAKE3 of a file's content, hex.
 func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := blake3.New(32, nil)
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	_, d, err := digestFile(path)
+	return d, err
 }

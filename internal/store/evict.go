@@ -133,3 +133,19 @@ func (s Store) sweepTemps(now time.Time) {
 		}
 	}
 }
+
+// PruneOld removes the regular files directly in dir not modified for
+// age: the wrapper's digest memo, one small file per --extern path ever
+// built, which a later reader writes again if it needs it.
+func PruneOld(dir string, age time.Duration, now time.Time) (removed int) {
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		if !de.Type().IsRegular() {
+			continue
+		}
+		if fi, err := de.Info(); err == nil && now.Sub(fi.ModTime()) > age && os.Remove(filepath.Join(dir, de.Name())) == nil {
+			removed++
+		}
+	}
+	return removed
+}

@@ -107,3 +107,34 @@ func TestEvictRemovesStaleTemps(t *testing.T) {
 		t.Error("a writer's fresh temp dir was removed")
 	}
 }
+
+func TestPruneOldRemovesOnlyOldFiles(t *testing.T) {
+	dir := t.TempDir()
+	old, recent, sub := filepath.Join(dir, "old"), filepath.Join(dir, "recent"), filepath.Join(dir, "sub")
+	for _, p := range []string{old, recent} {
+		if err := os.WriteFile(p, []byte("memo"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-15 * 24 * time.Hour)
+	for _, p := range []string{old, sub} {
+		os.Chtimes(p, past, past)
+	}
+	if n := PruneOld(dir, 14*24*time.Hour, time.Now()); n != 1 {
+		t.Errorf("PruneOld removed %d files, want 1", n)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Error("an old memo was kept")
+	}
+	for _, p := range []string{recent, sub} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	if n := PruneOld(filepath.Join(dir, "missing"), time.Hour, time.Now()); n != 0 {
+		t.Errorf("a missing directory: %d removed", n)
+	}
+}
