@@ -82,7 +82,7 @@ func runFlush(ctx context.Context, env *Env, timeout time.Duration, asJSON bool)
 		return err
 	}
 	if err := confirm(ctx, w, items, deadline); err != nil {
-		return withDaemonLog(p, err)
+		return daemonctl.WithLog(p, err)
 	}
 	markFlush(p, time.Now()) // what finished by now is receipted here, not again next time
 	return reportFlush(env, items, asJSON)
@@ -135,7 +135,7 @@ func flushWait(ctx context.Context, w *daemonctl.Wrapper, p config.Paths, items 
 		return nil
 	}
 	if err := ensureServing(ctx, w); err != nil {
-		return withDaemonLog(p, err)
+		return daemonctl.WithLog(p, err)
 	}
 	err := poll.Until(ctx, poll.Real, flushPoll, max(time.Until(deadline), time.Nanosecond), func() bool {
 		for _, it := range items {

@@ -197,7 +197,7 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *daemonctl.Wrapper {
 			_, _, err := ensureDaemon(ctx, env, p, startTimeout)
 			return err
 		},
-		Breaker: newAutostartBreaker(p, epoch),
+		Breaker: daemonctl.NewBreaker(p, epoch),
 		Handoff: func(context.Context) error { return spawnSuccessor(env, p) },
 	}
 }
