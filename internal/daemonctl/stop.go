@@ -15,6 +15,10 @@ import (
 // ErrNoDaemon is AskStop's answer when no daemon runs: nothing to stop.
 var ErrNoDaemon = errors.New("no kache daemon running")
 
+// ErrNotRunning: no daemon runs and none could be started, so a command
+// that needs one cannot go on.
+var ErrNotRunning = errors.New("daemon not running")
+
 // ErrTimeout is WaitGone's answer when the daemon outlived the timeout.
 var ErrTimeout = poll.ErrTimeout
 
