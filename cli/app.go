@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/internal/install"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -22,7 +23,7 @@ var (
 	// ErrUsage: bad flags, arguments or input (exit 2).
 	ErrUsage = errors.New("usage")
 	// ErrNotRunning: status found no daemon (exit 3, as systemctl status).
-	ErrNotRunning = errors.New("daemon not running")
+	ErrNotRunning = daemonctl.ErrNotRunning
 	// ErrMiss: `kache check` found nothing (exit 1, nothing printed as an error).
 	ErrMiss = errors.New("miss")
 )

@@ -10,7 +10,7 @@ import (
 
 	"github.com/kunobi-ninja/kache/cacheprog"
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/store"
+	"github.com/kunobi-ninja/kache/internal/upload"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -56,10 +56,13 @@ func runCacheprog(ctx context.Context, env *Env) error {
 	o := cacheprog.Options{Stdin: env.stdin(), Stdout: env.Stdout, Stderr: env.Stderr,
 		CheckDeadline: goCheckDeadline, CloseWait: goCloseWait, LeaseEvery: goLeaseEvery}
 	p, cfg, err := wrapperSetup(env)
+	if err == nil {
+		o.Store, err = upload.Store(p)
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "kache cacheprog: serving without kache's store: %v\n", err)
 	} else {
-		o.Store, o.UseStore, o.CacheDir = store.Store{Dir: p.StoreDir()}, true, p.CacheDir
+		o.UseStore, o.CacheDir = true, p.CacheDir
 		if cfg.HasRemote() {
 			d := newGoDaemon(env, p)
 			defer d.close()

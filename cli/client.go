@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kunobi-ninja/kache/internal/cachekey"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
+	"github.com/kunobi-ninja/kache/internal/upload"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -32,7 +32,7 @@ func checkCommand(env *Env) *ucli.Command {
 }
 
 func runCheck(ctx context.Context, env *Env, key string, deadline time.Duration) error {
-	if err := cachekey.Valid(key); err != nil {
+	if err := upload.ValidKey(key); err != nil {
 		return usagef("%v", err)
 	}
 	p, err := env.wrapperPaths()
@@ -66,7 +66,7 @@ func prefetchCommand(env *Env) *ucli.Command {
 				return usagef("prefetch takes one or more KEYs")
 			}
 			for _, k := range keys {
-				if err := cachekey.Valid(k); err != nil {
+				if err := upload.ValidKey(k); err != nil {
 					return usagef("%v", err)
 				}
 			}

@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/bytesize"
-	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/report"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -28,14 +27,13 @@ func isTerminal(w io.Writer) bool {
 // line rewritten in place with the uploads left, their bytes and the time
 // left of the drain's cap.
 type drainLine struct {
-	w      io.Writer
-	p      config.Paths
-	cap    time.Duration // the drain timeout
-	shown  bool
-	next   time.Time
-	bytes  int64 // of the spool, summed at most once a second
-	bytesN int
-	drawn  time.Time
+	w     io.Writer
+	p     config.Paths
+	cap   time.Duration // the drain timeout
+	shown bool
+	next  time.Time
+	spool report.Backlog // summed at most once a second
+	drawn time.Time
 }
 
 func newDrainLine(env *Env, p config.Paths) *drainLine {
@@ -62,12 +60,11 @@ func (l *drainLine) show(ctx context.Context) {
 		return
 	}
 	if now := time.Now(); now.After(l.next) {
-		sum := spool.Summarize(l.p.SpoolDir())
-		l.bytes, l.bytesN, l.next = sum.Bytes, sum.Intents, now.Add(time.Second)
+		l.spool, l.next = report.SpoolBacklog(l.p), now.Add(time.Second)
 	}
 	left := max(time.Until(st.StateSince.Add(l.cap)), 0)
 	fmt.Fprintf(l.w, "\r\033[Kdraining: %d uploads left (%d in flight, %s in the spool), %s left of the %s cap",
-		l.bytesN, st.Queue.InFlight, bytesize.Format(l.bytes), left.Round(time.Second), l.cap)
+		l.spool.Intents, st.Queue.InFlight, l.spool.Size(), left.Round(time.Second), l.cap)
 	l.shown = true
 }
 

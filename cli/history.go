@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/history"
-	"github.com/kunobi-ninja/kache/internal/runlock"
-	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/report"
 	ucli "github.com/urfave/cli/v2"
 )
 
@@ -31,7 +28,7 @@ func historyCommand(env *Env) *ucli.Command {
 	}
 }
 
-func runHistory(_ context.Context, env *Env, n int, asJSON bool) error {
+func runHistory(ctx context.Context, env *Env, n int, asJSON bool) error {
 	if n < 0 {
 		return usagef("-n must be 0 or more, not %d", n)
 	}
@@ -39,7 +36,7 @@ func runHistory(_ context.Context, env *Env, n int, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	gens, err := loadHistory(p)
+	gens, err := report.History(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -52,27 +49,10 @@ func runHistory(_ context.Context, env *Env, n int, asJSON bool) error {
 		return enc.Encode(gens)
 	}
 	if len(gens) == 0 {
-		fmt.Fprintf(env.Stdout, "no daemon history yet (%s)\n", history.File(p.CacheDir))
+		fmt.Fprintf(env.Stdout, "no daemon history yet (%s)\n", report.HistoryFile(p))
 	}
 	for _, g := range gens {
 		fmt.Fprintln(env.Stdout, g.Line())
 	}
 	return nil
-}
-
-// loadHistory reads the history, newest first, with the live daemon's
-// generation marked running (its state file names it while it holds the
-// run lock).
-func loadHistory(p config.Paths) ([]history.Generation, error) {
-	gens, err := history.Load(history.File(p.CacheDir))
-	if err != nil {
-		return nil, fmt.Errorf("read the lifecycle history: %w", err)
-	}
-	if rec, err := statefile.ReadState(p.StateFile()); err == nil && runlock.LockHeld(p.RunLock()) {
-		history.Mark(gens, rec.Pid, rec.StartedAt)
-	}
-	if gens == nil {
-		gens = []history.Generation{}
-	}
-	return gens, nil
 }

@@ -5,7 +5,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/kunobi-ninja/kache/internal/logtail"
+	"github.com/kunobi-ninja/kache/internal/report"
 )
 
 // runLog is `kache daemon log`: the last lines, then follow like tail -F
@@ -20,5 +20,5 @@ func runLog(ctx context.Context, env *Env, lines int, follow bool) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return logtail.FollowLog(ctx, p.LogFile(), lines, follow, env.Stdout)
+	return report.Log(ctx, p, lines, follow, env.Stdout)
 }

@@ -28,7 +28,7 @@ func runRestart(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("restart failed: %w (see `kache daemon log`)", err)
 	}
-	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
+	daemonctl.NewBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
 	fmt.Fprintf(env.Stdout, "kache daemon restarted by tier %d (%s), pid %d\n", res.Tier, r.How, r.NewPid)
 	return nil
 }

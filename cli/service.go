@@ -8,7 +8,7 @@ import (
 	"runtime"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 	"github.com/kunobi-ninja/kache/service"
 )
 
@@ -70,7 +70,7 @@ func runUninstall(ctx context.Context, env *Env) error {
 // stopUnmanaged stops a daemon that runs outside the service manager before
 // the first install, so the socket unit can take over the socket path.
 func stopUnmanaged(ctx context.Context, env *Env, p config.Paths, opts service.Options) error {
-	if service.Status(opts).Installed || !runlock.LockHeld(p.RunLock()) {
+	if service.Status(opts).Installed || !daemonctl.Probe(ctx, p, env.epoch(), statusTimeout).Present() {
 		return nil
 	}
 	fmt.Fprintln(env.Stdout, "stopping the running daemon so the service manager can take over")

@@ -30,7 +30,7 @@ func runStart(ctx context.Context, env *Env, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	newAutostartBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
+	daemonctl.NewBreaker(p, env.epoch()).Record(nil) // a daemon runs: clients may auto-start again
 	if how == daemonctl.AlreadyRunning {
 		fmt.Fprintf(env.Stdout, "kache daemon already running (pid %d, %s)\n", st.Pid, p.Socket)
 		return nil

@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
 )
 
 // startedByEnv mirrors supervisor.StartedByEnv (the client does not link
@@ -23,9 +23,5 @@ func withStartedBy(environ []string, why string) []string {
 // successorOf is the start reason of a successor: the draining daemon's
 // pid, from its state file (0 if unknown).
 func successorOf(p config.Paths) string {
-	pid := 0
-	if rec, err := statefile.ReadState(p.StateFile()); err == nil {
-		pid = rec.Pid
-	}
-	return "successor:" + strconv.Itoa(pid)
+	return "successor:" + strconv.Itoa(daemonctl.StatePid(p))
 }

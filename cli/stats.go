@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/totals"
+	"github.com/kunobi-ninja/kache/internal/daemonctl"
+	"github.com/kunobi-ninja/kache/internal/report"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -53,7 +54,7 @@ func statsStarting(ctx context.Context, env *Env, p config.Paths, call func(cont
 	}
 	fmt.Fprintln(env.Stderr, "kache: daemon offline; starting it")
 	if serr := w.StartGuarded(ctx); serr != nil {
-		return withDaemonLog(p, fmt.Errorf("%w: %v (and starting it failed: %v)", ErrNotRunning, err, serr))
+		return daemonctl.WithLog(p, fmt.Errorf("%w: %v (and starting it failed: %v)", ErrNotRunning, err, serr))
 	}
 	return call(ctx, w.Client)
 }
@@ -82,16 +83,16 @@ func runStats(ctx context.Context, env *Env, format string, reset bool) error {
 		return err
 	}
 	driftWarning(ctx, env, p, seen)
-	builds, gos := readBuildStats(p)
-	stored := readStoreStats(p, env)
+	builds, gos := report.Builds(p)
+	stored := report.Store(p, env.Getenv)
 	if format == "json" {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			*rpc.Stats
-			Rust  BuildStats `json:"rust_builds"`
-			Go    GoStats    `json:"go_builds"`
-			Store StoreStats `json:"local_store"`
+			Rust  report.BuildStats `json:"rust_builds"`
+			Go    report.GoStats    `json:"go_builds"`
+			Store report.StoreStats `json:"local_store"`
 		}{st, builds, gos, stored})
 	}
 	printStats(env.Stdout, st)
@@ -130,7 +131,7 @@ func printStats(w io.Writer, st *rpc.Stats) {
 	}
 }
 
-func printCounters(w io.Writer, c totals.Counters) {
+func printCounters(w io.Writer, c report.Counters) {
 	fmt.Fprintf(w, "  uploads:   %d completed, %d skipped (already remote), %d failed, %d bytes\n", c.UploadsCompleted, c.UploadsSkipped, c.UploadsFailed, c.BytesUploaded)
 	fmt.Fprintf(w, "  downloads: %d (%d bytes); remote checks %d hit, %d miss\n", c.Downloads, c.BytesDownloaded, c.RemoteHits, c.RemoteMisses)
 	fmt.Fprintf(w, "  builds:    %d\n", c.Builds)

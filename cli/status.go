@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/epoch"
-	"github.com/kunobi-ninja/kache/internal/install"
-	"github.com/kunobi-ninja/kache/internal/statefile"
+	"github.com/kunobi-ninja/kache/internal/report"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/service"
 )
@@ -28,87 +25,13 @@ var ErrNotAnswering = errors.New("daemon not answering")
 // connections but never answers, and status must still return.
 const statusTimeout = daemonctl.StatusTimeout
 
-// statusReport is `kache daemon status --json`, documented in docs/status.md.
-type statusReport struct {
-	Binary  binaryInfo   `json:"binary"`
-	Service service.Info `json:"service"`
-	Running bool         `json:"running"`
-	Socket  string       `json:"socket"`
-	// ShortSocket: <cache>/daemon.sock was over the OS limit, and Socket is
-	// a short stand-in in a per-user directory.
-	ShortSocket bool                   `json:"socket_short,omitempty"`
-	Log         string                 `json:"log"`
-	Daemon      *rpc.Status            `json:"daemon,omitempty"`
-	Epoch       *epochNote             `json:"epoch,omitempty"`
-	Problem     string                 `json:"problem,omitempty"`
-	StateFile   *statefile.StateRecord `json:"state_file,omitempty"`
-	LastExit    *statefile.ExitRecord  `json:"last_exit,omitempty"`
-	Autostart   *autostartNote         `json:"autostart,omitempty"`
-	ConfigDrift *configDrift           `json:"config_drift,omitempty"`
-}
-
-// configDrift is set when this shell's effective configuration differs
-// from the daemon's: the keys that differ, and what to do.
-type configDrift struct {
-	Keys []string `json:"keys"`
-	Note string   `json:"note"`
-}
-
-// noteConfig compares the configuration this command sees with the
-// daemon's, by their fields (no secrets are in them).
-func noteConfig(env *Env, st *rpc.Status) *configDrift {
-	mine, err := config.Load(env.Getenv)
-	if err != nil || st.ConfigFields == nil {
-		return nil
-	}
-	keys := config.DiffFields(mine.Fields(), st.ConfigFields)
-	if len(keys) == 0 {
-		return nil
-	}
-	return &configDrift{Keys: keys, Note: "the daemon runs another configuration (" + strings.Join(keys, ", ") +
-		"): it hands over by itself when config.toml changes; a difference in this shell's KACHE_* variables it cannot see: run `kache daemon restart` from this shell to apply them"}
-}
-
-type binaryInfo struct {
-	Version string `json:"version"`
-	Epoch   int64  `json:"epoch"`           // the newer of the two files' mtimes
-	Build   string `json:"build,omitempty"` // Go build ID of the kache-daemon beside it: its content identity
-	Exe     string `json:"exe"`
-	// Files are the installation's two binaries, each with its own epoch:
-	// replacing either makes the pair newer.
-	Files []binaryFile `json:"files"`
-}
-
-type binaryFile struct {
-	Path  string `json:"path"`
-	Epoch int64  `json:"epoch"` // 0: missing or unreadable
-}
-
-// installFiles lists kache and the kache-daemon beside it.
-func installFiles(exe string) []binaryFile {
-	files := []binaryFile{{Path: exe, Epoch: epoch.Of(exe)}}
-	d, err := install.DaemonPath(exe)
-	if err != nil {
-		d = filepath.Join(filepath.Dir(exe), install.DaemonName)
-	}
-	return append(files, binaryFile{Path: d, Epoch: epoch.Of(d)})
-}
-
-// epochNote compares this binary with the running daemon.
-type epochNote struct {
-	Binary   int64  `json:"binary"`
-	Daemon   int64  `json:"daemon"`
-	Relation string `json:"relation"`
-	Note     string `json:"note,omitempty"`
-}
-
 // runStatus only reads: it never starts, stops or restarts anything.
 func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 	p, err := env.paths()
 	if err != nil {
 		return err
 	}
-	r := gatherStatus(ctx, env, p)
+	r := report.Status(ctx, p, report.BinaryInfo{Version: env.Version, Epoch: env.epoch(), Build: env.build(), Exe: env.Exe}, serviceOptions(env, p), env.Getenv)
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -123,57 +46,14 @@ func runStatus(ctx context.Context, env *Env, asJSON bool) error {
 		return nil
 	case r.Problem != "":
 		if !asJSON {
-			fmt.Fprintln(env.Stderr, strings.TrimPrefix(daemonLogHint(p), "\n"))
+			fmt.Fprintln(env.Stderr, strings.TrimPrefix(daemonctl.LogHint(p), "\n"))
 		}
 		return quiet(ErrNotAnswering)
 	}
 	return quiet(ErrNotRunning)
 }
 
-func gatherStatus(ctx context.Context, env *Env, p config.Paths) *statusReport {
-	epoch := env.epoch()
-	r := &statusReport{Binary: binaryInfo{env.Version, epoch, install.Build(env.Exe), env.Exe, installFiles(env.Exe)}, Socket: p.Socket, Log: p.LogFile(),
-		ShortSocket: p.ShortSocket,
-		Service:     service.Status(serviceOptions(env, p))}
-	h := daemonctl.Probe(ctx, p, epoch, statusTimeout)
-	if st := h.Status; st != nil {
-		r.Running, r.Daemon = true, st
-		r.Epoch = noteEpoch(epoch, st.Epoch)
-		r.ConfigDrift = noteConfig(env, st)
-	} else {
-		r.Problem = diagnose(p, h)
-	}
-	r.StateFile, r.LastExit = h.State, h.Exit
-	r.Autostart = readAutostart(p, epoch)
-	return r
-}
-
-// diagnose explains why the daemon did not answer; "" means plainly not
-// running (no lock holder, no socket).
-func diagnose(p config.Paths, h daemonctl.Report) string {
-	switch h.Health {
-	case daemonctl.SocketGone:
-		return "a process holds the run lock " + p.RunLock() + " but the socket does not accept connections (socket file deleted?): run `kache daemon restart`"
-	case daemonctl.Wedged:
-		return fmt.Sprintf("the daemon holds the run lock but did not answer within %s (%v): it may be stopped or wedged; run `kache daemon restart`", statusTimeout, h.Err)
-	case daemonctl.Foreign:
-		return fmt.Sprintf("something answers on %s but not as a kache daemon (%v)", p.Socket, h.Err)
-	}
-	return ""
-}
-
-func noteEpoch(binary, daemon int64) *epochNote {
-	n := &epochNote{Binary: binary, Daemon: daemon, Relation: epoch.Relation(binary, daemon)}
-	switch n.Relation {
-	case epoch.ClientNewer:
-		n.Note = "this kache binary is newer than the running daemon: the daemon hands over to the new binary (or, for another installation, restarts) on the next upload, stats or build request (or run `kache daemon restart` now)"
-	case epoch.DaemonNewer:
-		n.Note = "the daemon runs a newer kache than this binary; this client keeps using it"
-	}
-	return n
-}
-
-func printStatus(w io.Writer, r *statusReport) {
+func printStatus(w io.Writer, r *report.StatusReport) {
 	fmt.Fprintf(w, "kache %s (epoch %d)\n", r.Binary.Version, r.Binary.Epoch)
 	if r.Binary.Build != "" {
 		fmt.Fprintf(w, "build:    %s\n", r.Binary.Build)

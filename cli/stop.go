@@ -8,8 +8,6 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/poll"
-	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -42,7 +40,7 @@ func runStop(ctx context.Context, env *Env, timeout time.Duration) error {
 		fmt.Fprintln(env.Stdout, "no kache daemon running")
 		return nil
 	case err != nil:
-		return withDaemonLog(p, fmt.Errorf("ask the daemon to stop: %w (if it is wedged, run `kache daemon restart`)", err))
+		return daemonctl.WithLog(p, fmt.Errorf("ask the daemon to stop: %w (if it is wedged, run `kache daemon restart`)", err))
 	}
 	if res.Pending > 0 {
 		fmt.Fprintf(env.Stdout, "stopping: draining %d uploads (up to the drain timeout)\n", res.Pending)
@@ -70,9 +68,9 @@ func waitGone(ctx context.Context, env *Env, p config.Paths, pid int, timeout ti
 			prog.show(drainProgress(ctx, p))
 		}
 	})
-	if errors.Is(err, poll.ErrTimeout) {
+	if errors.Is(err, daemonctl.ErrTimeout) {
 		live.done()
-		return withDaemonLog(p, fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout))
+		return daemonctl.WithLog(p, fmt.Errorf("the daemon still runs after %s; run `kache daemon restart` to force it", timeout))
 	}
 	return err
 }
@@ -90,7 +88,7 @@ func drainProgress(ctx context.Context, p config.Paths) string {
 }
 
 func printExit(env *Env, p config.Paths) {
-	rec, err := statefile.ReadExit(p.ExitFile())
+	rec, err := daemonctl.LastExit(p)
 	if err != nil {
 		fmt.Fprintln(env.Stdout, "kache daemon stopped")
 		return

@@ -5,13 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
-	"github.com/kunobi-ninja/kache/internal/safesocket"
-	"github.com/kunobi-ninja/kache/internal/spool"
+	"github.com/kunobi-ninja/kache/internal/upload"
 	"github.com/kunobi-ninja/kache/rpc"
 	ucli "github.com/urfave/cli/v2"
 )
@@ -47,8 +45,8 @@ func uploadCommand(env *Env) *ucli.Command {
 }
 
 // uploadEntries collects the entries from --key, KEY=PATH arguments and --from.
-func uploadEntries(key string, args []string, from string) ([]spool.Entry, error) {
-	var out []spool.Entry
+func uploadEntries(key string, args []string, from string) ([]upload.Entry, error) {
+	var out []upload.Entry
 	if key != "" {
 		if from != "" {
 			return nil, usagef("--key KEY PATH and --from FILE cannot be combined: put the entry in the file as KEY=PATH")
@@ -56,7 +54,7 @@ func uploadEntries(key string, args []string, from string) ([]spool.Entry, error
 		if len(args) != 1 {
 			return nil, usagef("--key takes exactly one PATH argument, got %d", len(args))
 		}
-		return []spool.Entry{{Key: key, Path: args[0]}}, nil
+		return []upload.Entry{{Key: key, Path: args[0]}}, nil
 	}
 	for _, a := range args {
 		e, err := parsePair(a)
@@ -78,15 +76,15 @@ func uploadEntries(key string, args []string, from string) ([]spool.Entry, error
 	return out, nil
 }
 
-func parsePair(s string) (spool.Entry, error) {
+func parsePair(s string) (upload.Entry, error) {
 	k, p, ok := strings.Cut(s, "=")
 	if !ok || k == "" || p == "" {
-		return spool.Entry{}, usagef("%q is not KEY=PATH", s)
+		return upload.Entry{}, usagef("%q is not KEY=PATH", s)
 	}
-	return spool.Entry{Key: k, Path: p}, nil
+	return upload.Entry{Key: k, Path: p}, nil
 }
 
-func readPairs(name string) ([]spool.Entry, error) {
+func readPairs(name string) ([]upload.Entry, error) {
 	f := os.Stdin
 	if name != "-" {
 		var err error
@@ -95,7 +93,7 @@ func readPairs(name string) ([]spool.Entry, error) {
 		}
 		defer f.Close()
 	}
-	var out []spool.Entry
+	var out []upload.Entry
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -111,58 +109,30 @@ func readPairs(name string) ([]spool.Entry, error) {
 	return out, sc.Err()
 }
 
-// uploadChunk is how many entries of a batch are spooled and handed over
-// at a time, so the daemon uploads the first while the rest are written.
-const uploadChunk = 256
-
 // runUpload validates every entry first (bad input fails here, before
 // anything is written or any daemon is involved), then, chunk by chunk,
-// writes the intents and hands them to the daemon.
-func runUpload(ctx context.Context, env *Env, entries []spool.Entry, quietOK bool) error {
+// writes the intents and hands them to the daemon (upload.Batch).
+func runUpload(ctx context.Context, env *Env, entries []upload.Entry, quietOK bool) error {
 	p, err := env.wrapperPaths()
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if err := spool.ValidateEntry(e); err != nil {
-			return usagef("%v", err)
-		}
+	if err := upload.Check(entries); err != nil {
+		return usagef("%v", err)
 	}
-	for _, dir := range []string{p.CacheDir, p.SpoolDir()} { // two stats: nobody else may read or plant intents
-		if err := safesocket.PrivateDir(dir); err != nil {
-			return err
-		}
+	if err := upload.Private(p); err != nil {
+		return err
 	}
 	epoch := env.epoch()
 	env.startedBy = "auto:upload"
 	w := newWrapper(env, p, epoch)
 	defer w.Client.Close()
-	var out daemonctl.UploadOutcome
-	handed := 0
-	for chunk := range slices.Chunk(entries, uploadChunk) {
-		abs, err := spool.WriteIntents(p.SpoolDir(), chunk, epoch)
-		if err != nil {
-			return fmt.Errorf("write upload intents: %w", err)
-		}
-		if out.Kept != nil || out.HandedOff {
-			continue // the rest waits in the spool too
-		}
-		o := w.Upload(ctx, wireEntries(abs))
-		out.Queued, out.Kept, out.HandedOff = out.Queued+o.Queued, o.Kept, o.HandedOff
-		if o.Kept == nil && !o.HandedOff {
-			handed += len(abs)
-		}
+	handed, out, err := upload.Batch(ctx, w, p.SpoolDir(), entries, epoch)
+	if err != nil {
+		return err
 	}
 	driftWarning(ctx, env, p, w.Client.SeenConfig)
 	return reportUpload(env, p, len(entries), handed, out, quietOK)
-}
-
-func wireEntries(es []spool.Entry) []rpc.UploadEntry {
-	wire := make([]rpc.UploadEntry, len(es))
-	for i, e := range es {
-		wire[i] = rpc.UploadEntry{Key: e.Key, Path: e.Path}
-	}
-	return wire
 }
 
 // reportUpload tells the user where the entries went. It never fails: the
@@ -197,7 +167,7 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *daemonctl.Wrapper {
 			_, _, err := ensureDaemon(ctx, env, p, startTimeout)
 			return err
 		},
-		Breaker: newAutostartBreaker(p, epoch),
+		Breaker: daemonctl.NewBreaker(p, epoch),
 		Handoff: func(context.Context) error { return spawnSuccessor(env, p) },
 	}
 }
@@ -220,7 +190,7 @@ func runRetryFailed(env *Env) error {
 	if err != nil {
 		return err
 	}
-	n, err := spool.RetryFailed(p.SpoolDir())
+	n, err := upload.RetryFailed(p)
 	fmt.Fprintf(env.Stdout, "put %d failed intent(s) back in %s\n", n, p.SpoolDir())
 	if err != nil {
 		return fmt.Errorf("some stay in %s: %w", p.FailedDir(), err)

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
-	"github.com/kunobi-ninja/kache/internal/safesocket"
-	"github.com/kunobi-ninja/kache/internal/spool"
-	"github.com/kunobi-ninja/kache/internal/store"
+	"github.com/kunobi-ninja/kache/internal/upload"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/wrapper"
 )
@@ -44,12 +42,15 @@ func runWrapper(ctx context.Context, env *Env, argv []string) error {
 	o := wrapper.Options{Stdout: env.Stdout, Stderr: env.Stderr, Getenv: env.Getenv, Environ: os.Environ(), CheckDeadline: remoteCheckDeadline}
 	o.Cwd, _ = os.Getwd()
 	p, cfg, err := wrapperSetup(env)
+	if err == nil {
+		o.Store, err = upload.Store(p)
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "kache: running the compiler without the cache: %v\n", err)
 		o.CacheDir = os.TempDir()
 		return ChildExit(wrapper.Passthrough(ctx, o, argv))
 	}
-	o.CacheDir, o.Store, o.Salt = p.CacheDir, store.Store{Dir: p.StoreDir()}, cfg.KeySalt
+	o.CacheDir, o.Salt = p.CacheDir, cfg.KeySalt
 	if cfg.HasRemote() {
 		d := &wrapperDaemon{env: env, p: p}
 		defer d.close()
@@ -58,21 +59,15 @@ func runWrapper(ctx context.Context, env *Env, argv []string) error {
 	return ChildExit(wrapper.Run(ctx, o, argv))
 }
 
-// wrapperSetup resolves the paths and configuration and checks that the
-// cache dir is private.
+// wrapperSetup resolves the paths and the configuration; upload.Store
+// then makes the store and checks that the cache dir is private.
 func wrapperSetup(env *Env) (config.Paths, config.Config, error) {
 	p, err := env.wrapperPaths()
 	if err != nil {
 		return p, config.Config{}, err
 	}
 	cfg, err := config.Load(env.Getenv)
-	if err != nil {
-		return p, cfg, err
-	}
-	if err := os.MkdirAll(p.StoreDir(), 0o700); err != nil {
-		return p, cfg, err
-	}
-	return p, cfg, safesocket.PrivateDir(p.CacheDir)
+	return p, cfg, err
 }
 
 // wrapperDaemon is the daemon as the wrapper uses it: checks never start
@@ -94,11 +89,11 @@ func (d *wrapperDaemon) RemoteCheck(ctx context.Context, key string, deadline ti
 // Upload writes the intents, then hands them over; the spool keeps them
 // whatever becomes of the daemon.
 func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) error {
-	var es []spool.Entry
+	var es []upload.Entry
 	for k, path := range entries {
-		es = append(es, spool.Entry{Key: k, Path: path})
+		es = append(es, upload.Entry{Key: k, Path: path})
 	}
-	abs, err := spool.WriteIntents(d.p.SpoolDir(), es, d.env.epoch())
+	wire, err := upload.Write(d.p.SpoolDir(), es, d.env.epoch())
 	if err != nil {
 		return err
 	}
@@ -108,7 +103,7 @@ func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) e
 	}
 	w := newWrapper(d.env, d.p, d.env.epoch())
 	defer w.Client.Close()
-	return w.Upload(ctx, wireEntries(abs)).Kept
+	return w.Upload(ctx, wire).Kept
 }
 
 func (d *wrapperDaemon) close() {

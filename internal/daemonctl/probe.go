@@ -36,10 +36,30 @@ type Report struct {
 	State  *statefile.StateRecord // its state file, when it did not answer (stale if nobody holds the lock)
 	Exit   *statefile.ExitRecord  // the last exit record, if any
 	Err    error                  // why it did not answer
+	// Held: a process holds the run lock. Looked at only when the daemon
+	// did not answer (one that answers holds it).
+	Held bool
 }
 
 // Answers reports whether the daemon answered the probe.
 func (r Report) Answers() bool { return r.Status != nil }
+
+// Present reports whether a daemon is there, answering or not: it
+// answered, or a process holds the run lock.
+func (r Report) Present() bool { return r.Status != nil || r.Held }
+
+// Live is the pid and start time of the daemon that is there now: from
+// its answer, else from its state file while it holds the run lock (a
+// state file nobody holds is a dead daemon's). ok is false when none is.
+func (r Report) Live() (pid int, started time.Time, ok bool) {
+	switch {
+	case r.Status != nil:
+		return r.Status.Pid, r.Status.StartedAt, true
+	case r.Held && r.State != nil:
+		return r.State.Pid, r.State.StartedAt, true
+	}
+	return 0, time.Time{}, false
+}
 
 // Probe asks the daemon for its status within timeout and classifies what
 // it finds. It is the one place that tells a wedged daemon from one whose
@@ -58,6 +78,7 @@ func Probe(ctx context.Context, p config.Paths, epoch int64, timeout time.Durati
 		return r
 	}
 	held := runlock.LockHeld(p.RunLock())
+	r.Held = held
 	if rec, serr := statefile.ReadState(p.StateFile()); serr == nil {
 		r.State, r.Pid = &rec, rec.Pid // without the lock: left by a daemon that died
 	}
@@ -89,4 +110,20 @@ func silent(err error, held bool) Health {
 		return Wedged
 	}
 	return Absent
+}
+
+// StatePid is the pid the state file names, 0 if none: a draining
+// daemon's, which its successor records as its start reason.
+func StatePid(p config.Paths) int {
+	rec, err := statefile.ReadState(p.StateFile())
+	if err != nil {
+		return 0
+	}
+	return rec.Pid
+}
+
+// LastExit is the record the last daemon left when it stopped: why, and
+// what its drain did.
+func LastExit(p config.Paths) (statefile.ExitRecord, error) {
+	return statefile.ReadExit(p.ExitFile())
 }

@@ -2,13 +2,16 @@ package daemonctl
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/runlock"
+	"github.com/kunobi-ninja/kache/internal/statefile"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/rpc"
 	"github.com/kunobi-ninja/kache/states"
@@ -69,5 +72,58 @@ func TestProbeAnswered(t *testing.T) {
 		if got := answered(&rpc.Status{State: string(state)}); got != want {
 			t.Errorf("state %s: %s, want %s", state, got, want)
 		}
+	}
+}
+
+// TestReportLive: the live daemon is the one that answered, else the one
+// the state file names while the run lock is held; a state file nobody
+// holds is a dead daemon's.
+func TestReportLive(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	rec := &statefile.StateRecord{Pid: 7, StartedAt: t0}
+	for _, c := range []struct {
+		name    string
+		r       Report
+		pid     int
+		present bool
+	}{
+		{"answered", Report{Status: &rpc.Status{Pid: 9, StartedAt: t0}}, 9, true},
+		{"held, silent", Report{Held: true, State: rec}, 7, true},
+		{"held, no state file", Report{Held: true}, 0, true},
+		{"state file, lock free", Report{State: rec}, 0, false},
+		{"nothing", Report{}, 0, false},
+	} {
+		pid, started, ok := c.r.Live()
+		if pid != c.pid || ok != (c.pid != 0) || ok && !started.Equal(t0) || c.r.Present() != c.present {
+			t.Errorf("%s: Live() = %d, %v, %v; Present() = %v", c.name, pid, started, ok, c.r.Present())
+		}
+	}
+}
+
+// TestBreaker: three failed starts within the window open the breaker
+// for this installation only; a success closes it.
+func TestBreaker(t *testing.T) {
+	p := config.Paths{CacheDir: t.TempDir(), Socket: filepath.Join(t.TempDir(), "d.sock")}
+	now := time.Unix(1000, 0)
+	b := NewBreaker(p, 1)
+	b.now, b.logHint = func() time.Time { return now }, func() string { return "" }
+	for range breakerLimit - 1 {
+		b.Record(errors.New("boom"))
+	}
+	if ok, _ := b.Allow(); !ok {
+		t.Fatal("open before the limit")
+	}
+	b.Record(errors.New("boom"))
+	if ok, why := b.Allow(); ok || !strings.Contains(why, "last: boom") {
+		t.Fatalf("Allow after %d failures = %v, %q; want refused, naming the error", breakerLimit, ok, why)
+	}
+	other := NewBreaker(p, 2)
+	other.now = b.now
+	if ok, _ := other.Allow(); !ok {
+		t.Error("another installation is held by this one's breaker")
+	}
+	b.Record(nil)
+	if ok, _ := b.Allow(); !ok {
+		t.Error("still open after a success")
 	}
 }

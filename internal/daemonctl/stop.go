@@ -15,6 +15,13 @@ import (
 // ErrNoDaemon is AskStop's answer when no daemon runs: nothing to stop.
 var ErrNoDaemon = errors.New("no kache daemon running")
 
+// ErrNotRunning: no daemon runs and none could be started, so a command
+// that needs one cannot go on.
+var ErrNotRunning = errors.New("daemon not running")
+
+// ErrTimeout is WaitGone's answer when the daemon outlived the timeout.
+var ErrTimeout = poll.ErrTimeout
+
 // AskStop asks the daemon to stop (a graceful shutdown: it drains). A
 // daemon that holds its run lock without a socket that answers is starting
 // (not bound yet) or exiting (socket gone): AskStop waits, up to within,

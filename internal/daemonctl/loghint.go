@@ -1,4 +1,4 @@
-package cli
+package daemonctl
 
 import (
 	"fmt"
@@ -12,10 +12,10 @@ import (
 // shows: enough for a startup error and what led to it.
 const logHintLines = 8
 
-// daemonLogHint names the daemon log and shows its last lines, for every
-// error that involves the daemon (it did not start, does not answer, the
+// LogHint names the daemon log and shows its last lines, for every error
+// that involves the daemon (it did not start, does not answer, the
 // crash-loop breaker is open): the cause is usually there.
-func daemonLogHint(p config.Paths) string {
+func LogHint(p config.Paths) string {
 	lines, _ := logtail.Tail(p.LogFile(), logHintLines)
 	if len(lines) == 0 {
 		return fmt.Sprintf("\nthe daemon log %s is empty or missing", p.LogFile())
@@ -23,10 +23,10 @@ func daemonLogHint(p config.Paths) string {
 	return fmt.Sprintf("\nlast lines of %s (`kache daemon log` shows more):\n  %s", p.LogFile(), strings.Join(lines, "\n  "))
 }
 
-// withDaemonLog adds daemonLogHint to err; nil stays nil.
-func withDaemonLog(p config.Paths, err error) error {
+// WithLog adds LogHint to err; nil stays nil.
+func WithLog(p config.Paths, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w%s", err, daemonLogHint(p))
+	return fmt.Errorf("%w%s", err, LogHint(p))
 }
