@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -265,3 +266,15 @@ func cpuMs() float64 {
 
 // errNoPlace is a put kache could keep nowhere.
 var errNoPlace = errors.New("kache cacheprog: cannot keep the object anywhere")
+
+// GoCommandPid is the go command that started this cache program, 0 when
+// the parent is something else (a test speaking the protocol itself): the
+// build the daemon's uploads wait for (docs/lifecycle.md).
+func GoCommandPid() int {
+	ppid := os.Getppid()
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(ppid) + "/comm")
+	if err != nil || strings.TrimSpace(string(comm)) != "go" {
+		return 0
+	}
+	return ppid
+}

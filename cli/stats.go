@@ -123,6 +123,9 @@ func printStats(w io.Writer, st *rpc.Stats) {
 	if st.Queue.Paused != "" {
 		fmt.Fprintf(w, "  paused:    %s\n", st.Queue.Paused)
 	}
+	if len(st.Queue.WaitingForBuild) > 0 {
+		fmt.Fprintf(w, "  holding:   uploads wait for the running build to end (pid %v)\n", st.Queue.WaitingForBuild)
+	}
 	if t := st.Totals; t != nil {
 		fmt.Fprintf(w, "in total since %s:\n", t.Since.Local().Format(time.DateTime))
 		printCounters(w, t.Counters)

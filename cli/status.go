@@ -78,6 +78,9 @@ func printStatus(w io.Writer, r *report.StatusReport) {
 		if d.Queue.Paused != "" {
 			fmt.Fprintf(w, "paused:   uploads wait: %s (retried on a schedule; fix it and they resume)\n", d.Queue.Paused)
 		}
+		if len(d.Queue.WaitingForBuild) > 0 {
+			fmt.Fprintf(w, "holding:  uploads wait for the running build to end (pid %v), so they take no CPU from it\n", d.Queue.WaitingForBuild)
+		}
 		fmt.Fprintf(w, "idle:     %s\n", describeIdle(d))
 		if d.RestartReason != "" {
 			fmt.Fprintf(w, "restart:  %s\n", d.RestartReason)

@@ -52,7 +52,7 @@ func runWrapper(ctx context.Context, env *Env, argv []string) error {
 	}
 	o.CacheDir, o.Salt = p.CacheDir, cfg.KeySalt
 	if cfg.HasRemote() {
-		d := &wrapperDaemon{env: env, p: p}
+		d := &wrapperDaemon{env: env, p: p, build: wrapper.BuildPid()}
 		defer d.close()
 		o.Daemon = d
 	}
@@ -76,6 +76,7 @@ type wrapperDaemon struct {
 	env   *Env
 	p     config.Paths
 	by    string // how a daemon this starts records its start; "" auto:wrapper
+	build int    // the build's pid (cargo, the go command): uploads wait for it to end
 	check *rpc.Client
 }
 
@@ -91,7 +92,7 @@ func (d *wrapperDaemon) RemoteCheck(ctx context.Context, key string, deadline ti
 func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) error {
 	var es []upload.Entry
 	for k, path := range entries {
-		es = append(es, upload.Entry{Key: k, Path: path})
+		es = append(es, upload.Entry{Key: k, Path: path, Build: d.build})
 	}
 	wire, err := upload.Write(d.p.SpoolDir(), es, d.env.epoch())
 	if err != nil {
@@ -102,6 +103,7 @@ func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) e
 		d.env.startedBy = d.by
 	}
 	w := newWrapper(d.env, d.p, d.env.epoch())
+	w.BuildPid = d.build
 	defer w.Client.Close()
 	return w.Upload(ctx, wire).Kept
 }

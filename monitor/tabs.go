@@ -134,6 +134,9 @@ func transfersTab(s Snapshot) []string {
 		if q.Paused != "" {
 			lines = append(lines, "paused: "+q.Paused)
 		}
+		if len(q.WaitingForBuild) > 0 {
+			lines = append(lines, fmt.Sprintf("holding: uploads wait for the running build to end (pid %v)", q.WaitingForBuild))
+		}
 		for _, f := range s.Uploading {
 			lines = append(lines, fmt.Sprintf("  uploading %s  %s of %s at %s  for %s", f.Key, bytesize.Format(f.Sent), bytesize.Format(f.Bytes), rate(f.Sent, s.At.Sub(f.Since)), dur(s.At.Sub(f.Since))))
 		}

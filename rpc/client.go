@@ -310,7 +310,13 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 
 // Upload hands the daemon entries whose intents are already in the spool.
 func (c *Client) Upload(ctx context.Context, entries []UploadEntry) (*UploadResult, error) {
-	resp, err := c.Call(ctx, &Request{Op: OpUpload, Upload: &UploadArgs{Entries: entries}})
+	return c.UploadFrom(ctx, entries, 0)
+}
+
+// UploadFrom is Upload for entries a running build made: buildPid names
+// it (cargo, the go command), and the daemon's uploads wait until it ends.
+func (c *Client) UploadFrom(ctx context.Context, entries []UploadEntry, buildPid int) (*UploadResult, error) {
+	resp, err := c.Call(ctx, &Request{Op: OpUpload, Upload: &UploadArgs{Entries: entries, BuildPid: buildPid}})
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,10 @@ type Request struct {
 // already written to the spool.
 type UploadArgs struct {
 	Entries []UploadEntry `json:"entries"`
+	// BuildPid is the build the entries come from (cargo, the go
+	// command); the daemon starts no upload while it runs, so uploading
+	// never takes CPU from the build (docs/lifecycle.md). 0: not a build.
+	BuildPid int `json:"build_pid,omitempty"`
 }
 
 // UploadEntry is one cache entry: a key and the file or directory holding it.
@@ -205,6 +209,9 @@ type QueueStats struct {
 	// Paused says why uploads are paused (the remote refused the
 	// credentials, the clock is skewed, no bucket); empty otherwise.
 	Paused string `json:"paused,omitempty"`
+	// WaitingForBuild lists the running builds (pids) the uploads wait
+	// for; empty when uploads go.
+	WaitingForBuild []int `json:"waiting_for_build,omitempty"`
 	// Synced counts intents the daemon's group commit made durable.
 	Synced int64 `json:"synced"`
 	// Uploading lists the oldest uploads in flight (status only).

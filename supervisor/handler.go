@@ -60,7 +60,7 @@ func (d *Daemon) handle(ctx context.Context, req *rpc.Request) *rpc.Response {
 		d.recordBuild(req.BuildStarted.SessionID)
 		return d.withEpoch(req, rpc.OKResponse())
 	case rpc.OpUpload:
-		return d.withEpoch(req, d.upload(req.Upload.Entries))
+		return d.withEpoch(req, d.upload(req.Upload.Entries, req.Upload.BuildPid))
 	case rpc.OpRemoteCheck:
 		return d.remoteCheck(ctx, req.RemoteCheck)
 	case rpc.OpPrefetch:
@@ -90,7 +90,7 @@ func (d *Daemon) withEpoch(req *rpc.Request, resp *rpc.Response) *rpc.Response {
 	return resp
 }
 
-func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
+func (d *Daemon) upload(entries []rpc.UploadEntry, buildPid int) *rpc.Response {
 	// Starting is fine: the pool is up before the server accepts. Only a
 	// daemon on its way out refuses, and the client hands off to a successor.
 	if s := d.state().state; s == states.HandedOver {
@@ -107,6 +107,9 @@ func (d *Daemon) upload(entries []rpc.UploadEntry) *rpc.Response {
 	es := make([]uploader.Entry, len(entries))
 	for i, e := range entries {
 		es[i] = uploader.Entry{Key: e.Key, Path: e.Path}
+	}
+	if buildPid > 0 {
+		d.pool.HoldFor(buildPid) // first: no worker may take the entries before
 	}
 	n, err := d.pool.Enqueue(es)
 	switch {

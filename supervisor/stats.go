@@ -40,7 +40,11 @@ func (d *Daemon) stats() *rpc.Stats {
 	return st
 }
 
-func (d *Daemon) queue() rpc.QueueStats { return queueOf(d.pool.Stats()) }
+func (d *Daemon) queue() rpc.QueueStats {
+	q := queueOf(d.pool.Stats())
+	q.WaitingForBuild = d.pool.WaitingForBuilds()
+	return q
+}
 
 func queueOf(ps uploader.Stats) rpc.QueueStats {
 	return rpc.QueueStats{Queued: ps.Queued, InFlight: ps.InFlight, Failed: ps.FailedIntents,

@@ -33,6 +33,15 @@ func (p *Pool) next() *job {
 		if p.ctx.Err() != nil {
 			return nil
 		}
+		if held := p.heldBack(); held != nil {
+			select {
+			case <-held:
+			case <-p.closed:
+			case <-p.ctx.Done():
+				return nil
+			}
+			continue
+		}
 		p.mu.Lock()
 		j, draining := p.pop(), p.draining
 		p.mu.Unlock()
@@ -49,6 +58,18 @@ func (p *Pool) next() *job {
 			return nil
 		}
 	}
+}
+
+// heldBack is what a worker waits on before taking a job while a build
+// runs (hold.go); nil once draining: a drain never waits for a build.
+func (p *Pool) heldBack() <-chan struct{} {
+	p.mu.Lock()
+	draining := p.draining
+	p.mu.Unlock()
+	if draining {
+		return nil
+	}
+	return p.hold.waiting()
 }
 
 // pop moves the oldest job from the queue to in flight, passing the wake-up

@@ -165,6 +165,8 @@ type Pool struct {
 	drainOnce  sync.Once
 	yielding   bool // handed over: a key enqueued again is the successor's
 
+	hold *hold // running builds the uploads wait for (hold.go)
+
 	claimMu    sync.Mutex
 	claimWaits map[string]bool // keys whose claim another daemon holds
 }
@@ -184,6 +186,8 @@ func NewPool(o Options) *Pool {
 		p.log.Warn("remote circuit breaker", "from", from, "to", to, "remote", p.remoteName())
 	}
 	p.fetch = newFetcher(p)
+	p.hold = newHold()
+	p.hold.onEnd = p.holdEnded
 	return p
 }
 
@@ -275,6 +279,7 @@ func (p *Pool) Notice(key string) {
 	if err != nil {
 		return
 	}
+	p.HoldFor(in.BuildPid) // before the job is queued: no worker may take it first
 	p.mu.Lock()
 	ok := p.add(Entry{Key: in.Key, Path: in.Path})
 	p.afterEnqueue()
@@ -440,6 +445,7 @@ func (p *Pool) beginDrain() drainBase {
 	base := drainBase{done: p.c.completed.Load() + p.c.skipped.Load(), failed: p.c.failed.Load()}
 	p.mu.Unlock()
 	p.drainOnce.Do(func() { close(p.closed) })
+	p.hold.end()
 	p.fetch.close()
 	return base
 }

@@ -54,6 +54,7 @@ func (p *Pool) scanOnce() (added int) {
 		if err != nil {
 			return true // gone meanwhile, or moved to failed/ with the reason
 		}
+		p.HoldFor(in.BuildPid) // a daemon started mid-build waits for it too
 		p.mu.Lock()
 		ok := p.add(Entry{Key: in.Key, Path: in.Path})
 		p.afterEnqueue()

@@ -7,12 +7,27 @@ import (
 	"strings"
 )
 
-// cargoPid is the cargo process this invocation runs under, the build it
+// CargoPid is the cargo process this invocation runs under, the build it
 // belongs to: the nearest ancestor named cargo within a few generations
 // (a build script probing rustc through the wrapper, as autocfg does,
 // sits between), else the parent. It reads /proc; elsewhere it is the
 // parent.
-func cargoPid() int { return cargoAbove(os.Getppid()) }
+func CargoPid() int { return cargoAbove(os.Getppid()) }
+
+// BuildPid is the cargo process above this invocation, 0 when none is
+// (rustc run through kache by hand or by a test): the build the daemon's
+// uploads wait for (docs/lifecycle.md#uploads-wait-for-the-build).
+func BuildPid() int {
+	if pid := cargoAbove(os.Getppid()); isCargo(pid) {
+		return pid
+	}
+	return 0
+}
+
+func isCargo(pid int) bool {
+	comm, _, ok := procStat(pid)
+	return ok && comm == "cargo"
+}
 
 // cargoAbove is ppid or the nearest ancestor of it named cargo.
 func cargoAbove(ppid int) int {

@@ -60,6 +60,7 @@ func TestCargoAbove(t *testing.T) {
 	if got := cargoAbove(os.Getpid()); got != os.Getpid() && !isCargo(got) {
 		t.Errorf("cargoAbove(this test %d) = %d, not itself with no cargo above", os.Getpid(), got)
 	}
+	if got := BuildPid(); got != 0 && !isCargo(got) {
+		t.Errorf("BuildPid() = %d, which is not cargo: a wrapper run by hand holds no uploads", got)
+	}
 }
-
-func isCargo(pid int) bool { comm, _, _ := procStat(pid); return comm == "cargo" }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
@@ -49,7 +50,13 @@ func TestRemoteE2E(t *testing.T) {
 	t.Cleanup(func() { a.kache("daemon", "stop") })
 	ws := a.workspace("tiny", "tiny")
 	a.cargo(ws, true, "build")
-	a.records()
+	tinyEnded := time.Now()
+	var tiny []string
+	for _, rec := range a.records() {
+		if rec.Outcome == "miss" {
+			tiny = append(tiny, rec.Key)
+		}
+	}
 
 	big := a.workspace("ws", "ws")
 	done := make(chan struct{})
@@ -75,6 +82,7 @@ func TestRemoteE2E(t *testing.T) {
 			}
 		}
 	}
+	uploadsAfter(t, a, tiny, tinyEnded)
 	a.kache("daemon", "stop")
 
 	b := newRig(t)
@@ -123,4 +131,27 @@ func (r *rig) recordCount() int {
 		}
 	}
 	return n
+}
+
+// uploadsAfter checks that the uploads of the given entries began only
+// once their cargo build had exited (docs/lifecycle.md#uploads-wait-for-the-build).
+func uploadsAfter(t *testing.T, r *rig, keys []string, ended time.Time) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	var seen int
+	eventlog.Read(filepath.Join(r.cacheDir, "events.jsonl"), func(e eventlog.Event) {
+		if !want[e.Key] || (e.Kind != eventlog.UploadDone && e.Kind != eventlog.UploadSkipped) {
+			return
+		}
+		seen++
+		if began := e.TS.Add(-time.Duration(e.Ms+1) * time.Millisecond); began.Before(ended) {
+			t.Errorf("upload of %s began %v before its cargo build exited", e.Key, ended.Sub(began))
+		}
+	})
+	if seen < len(keys) || len(keys) == 0 {
+		t.Errorf("%d uploads recorded for the %d entries of the build", seen, len(keys))
+	}
 }

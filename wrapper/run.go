@@ -56,7 +56,7 @@ type call struct {
 // must see: rustc's, whatever happened to kache.
 func Run(ctx context.Context, o Options, argv []string) int {
 	c := &call{o: o, start: time.Now(), store: o.Store, ids: identityCache{filepath.Join(o.CacheDir, "wrapper", "ids")}}
-	c.rec = buildlog.Record{At: c.start, Tool: "rustc", Pid: os.Getpid(), Cargo: cargoPid()}
+	c.rec = buildlog.Record{At: c.start, Tool: "rustc", Pid: os.Getpid(), Cargo: CargoPid()}
 	code := c.run(ctx, argv)
 	c.rec.Exit, c.rec.Ms = code, ms(time.Since(c.start))
 	_ = buildlog.Append(filepath.Join(o.CacheDir, "builds.jsonl"), c.rec)
@@ -154,6 +154,6 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // that cannot set kache up.
 func Passthrough(ctx context.Context, o Options, argv []string) int {
 	c := &call{o: o, start: time.Now()}
-	c.rec = buildlog.Record{At: c.start, Tool: "rustc", Pid: os.Getpid(), Cargo: cargoPid()}
+	c.rec = buildlog.Record{At: c.start, Tool: "rustc", Pid: os.Getpid(), Cargo: CargoPid()}
 	return c.passthrough(ctx, argv, &Uncacheable{"kache is not set up"})
 }

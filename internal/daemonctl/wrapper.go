@@ -28,6 +28,9 @@ type Wrapper struct {
 	// and returns at once; the spooled intents are the successor's work.
 	// Nil: Upload waits through Start instead.
 	Handoff func(ctx context.Context) error
+	// BuildPid is the build the uploads come from (cargo, the go
+	// command): the daemon's uploads wait until it ends. 0: none.
+	BuildPid int
 }
 
 // StartBreaker is the crash-loop breaker around auto-start: once starts
@@ -62,11 +65,11 @@ type UploadOutcome struct {
 // the daemon if it is offline, with bounded, jittered retries.
 func (w *Wrapper) Upload(ctx context.Context, entries []rpc.UploadEntry) UploadOutcome {
 	var out UploadOutcome
-	res, err := w.Client.Upload(ctx, entries)
+	res, err := w.Client.UploadFrom(ctx, entries, w.BuildPid)
 	for try := 0; rpc.KindOf(err) == rpc.ErrBusy && try < w.tries(); try++ {
 		// At its connection or buffer cap: a moment later it has room.
 		sleepJitter(ctx, try)
-		res, err = w.Client.Upload(ctx, entries)
+		res, err = w.Client.UploadFrom(ctx, entries, w.BuildPid)
 	}
 	if way := givingWayTo(err); way > 0 && w.Client.Epoch > 0 && way > w.Client.Epoch {
 		// The daemon exits for a newer installation: its daemon, which
@@ -88,7 +91,7 @@ func (w *Wrapper) Upload(ctx context.Context, entries []rpc.UploadEntry) UploadO
 			break
 		}
 		out.Started = true
-		res, err = w.Client.Upload(ctx, entries)
+		res, err = w.Client.UploadFrom(ctx, entries, w.BuildPid)
 		if err != nil && rpc.Offline(err) {
 			sleepJitter(ctx, try)
 		}

@@ -25,7 +25,7 @@ func WriteIntents(spoolDir string, es []Entry, clientEpoch int64) ([]Entry, erro
 		if err != nil {
 			return nil, err
 		}
-		abs[i] = Entry{Key: e.Key, Path: p}
+		abs[i] = Entry{Key: e.Key, Path: p, Build: e.Build}
 	}
 	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool %s: %w", spoolDir, err)
@@ -51,7 +51,7 @@ func writeAll(spoolDir string, es []Entry, clientEpoch int64) error {
 		go func() {
 			defer wg.Done()
 			for e := range next {
-				data, _ := json.Marshal(Intent{Key: e.Key, Path: e.Path, CreatedAt: now, ClientEpoch: clientEpoch})
+				data, _ := json.Marshal(Intent{Key: e.Key, Path: e.Path, CreatedAt: now, ClientEpoch: clientEpoch, BuildPid: e.Build})
 				if err := writeIntent(spoolDir, e.Key+intentExt, data); err != nil {
 					once.Do(func() { first = fmt.Errorf("spool intent for %s: %w", e.Key, err) })
 				}

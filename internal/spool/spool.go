@@ -34,6 +34,10 @@ var ErrInvalidEntry = errors.New("invalid upload entry")
 type Entry struct {
 	Key  string `json:"key"`
 	Path string `json:"path"`
+	// Build is the running build that made the entry (cargo, the go
+	// command), recorded in the intent so the daemon's uploads wait for
+	// it however the intent reaches it; 0: none.
+	Build int `json:"build_pid,omitempty"`
 }
 
 // Intent is the durable record of an Entry waiting for upload, the file
@@ -46,6 +50,7 @@ type Intent struct {
 	Path        string    `json:"path"`
 	CreatedAt   time.Time `json:"created_at"`
 	ClientEpoch int64     `json:"client_epoch"`
+	BuildPid    int       `json:"build_pid,omitempty"` // the build to wait for (Entry.Build)
 }
 
 // FailedRecord is an intent that will not be retried, with why; it lives in
