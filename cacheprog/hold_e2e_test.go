@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kunobi-ninja/kache/internal/eventlog"
+	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -43,20 +43,16 @@ func TestUploadsWaitForTheGoBuild(t *testing.T) {
 	if out, err := r.kache("flush", "--timeout", "1m"); err != nil {
 		t.Fatalf("flush: %v\n%s", err, out)
 	}
-	var uploads, early int
-	eventlog.Read(filepath.Join(r.cacheDir, "events.jsonl"), func(e eventlog.Event) {
-		if e.Kind != eventlog.UploadDone && e.Kind != eventlog.UploadSkipped {
-			return
-		}
-		uploads++
-		// Ms is whole milliseconds: the start is known to within one.
-		if began := e.TS.Add(-time.Duration(e.Ms+1) * time.Millisecond); began.Before(ended) {
+	ups := testenv.UploadStarts(filepath.Join(r.cacheDir, "events.jsonl"), nil)
+	uploads, early := len(ups), 0
+	for _, u := range ups {
+		if u.Began.Before(ended) {
 			early++
 			if early <= 3 {
-				t.Errorf("upload of %s began %v before the go command exited", e.Key, ended.Sub(began))
+				t.Errorf("upload of %s began %v before the go command exited", u.Key, ended.Sub(u.Began))
 			}
 		}
-	})
+	}
 	if early > 0 {
 		out, _ := r.kache("daemon", "log", "--no-follow", "-n", "80")
 		t.Logf("daemon log:\n%s", out)

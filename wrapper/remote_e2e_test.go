@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kunobi-ninja/kache/internal/eventlog"
 	"github.com/kunobi-ninja/kache/internal/testenv"
 	"github.com/kunobi-ninja/kache/uploader"
 	"github.com/kunobi-ninja/kache/uploader/s3test"
@@ -141,17 +140,13 @@ func uploadsAfter(t *testing.T, r *rig, keys []string, ended time.Time) {
 	for _, k := range keys {
 		want[k] = true
 	}
-	var seen int
-	eventlog.Read(filepath.Join(r.cacheDir, "events.jsonl"), func(e eventlog.Event) {
-		if !want[e.Key] || (e.Kind != eventlog.UploadDone && e.Kind != eventlog.UploadSkipped) {
-			return
+	ups := testenv.UploadStarts(filepath.Join(r.cacheDir, "events.jsonl"), func(k string) bool { return want[k] })
+	for _, u := range ups {
+		if u.Began.Before(ended) {
+			t.Errorf("upload of %s began %v before its cargo build exited", u.Key, ended.Sub(u.Began))
 		}
-		seen++
-		if began := e.TS.Add(-time.Duration(e.Ms+1) * time.Millisecond); began.Before(ended) {
-			t.Errorf("upload of %s began %v before its cargo build exited", e.Key, ended.Sub(began))
-		}
-	})
-	if seen < len(keys) || len(keys) == 0 {
-		t.Errorf("%d uploads recorded for the %d entries of the build", seen, len(keys))
+	}
+	if len(ups) < len(keys) || len(keys) == 0 {
+		t.Errorf("%d uploads recorded for the %d entries of the build", len(ups), len(keys))
 	}
 }
