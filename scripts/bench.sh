@@ -692,6 +692,7 @@ install_cacher() {
 	cacher_err=
 	if ! goget $cmd >"$W/go/cacher.log" 2>&1; then
 		cacher_err="\`$cmd\` failed: $(tail -n 3 "$W/go/cacher.log" | tr '\n' ' ')"
+		cacher_err=${cacher_err//[$'\n\t|']/ } # one line of the table
 		say "  peer go-cacher not installed: $cacher_err"
 		return
 	fi
@@ -704,10 +705,12 @@ install_cacher() {
 fetch_big() {
 	local src
 	big_err=
-	if ! src=$(goget go mod download -json "$big_module@$big_version" 2>"$W/go/big.log" | jq -r .Dir) || [ ! -d "$src" ] ||
-		! cp -r "$src" "$W/go/big" || ! chmod -R u+w "$W/go/big" ||
+	goget go mod download -json "$big_module@$big_version" >"$W/go/big.json" 2>"$W/go/big.log" || true
+	src=$(jq -r '.Dir // empty' "$W/go/big.json" 2>/dev/null || true)
+	if [ -z "$src" ] || [ ! -d "$src" ] || ! cp -r "$src" "$W/go/big" || ! chmod -R u+w "$W/go/big" ||
 		! (cd "$W/go/big" && goget go mod download) >>"$W/go/big.log" 2>&1; then
-		big_err="could not fetch $big_module@$big_version: $(tail -n 3 "$W/go/big.log" | tr '\n' ' ')"
+		big_err="could not fetch $big_module@$big_version: $(jq -r '.Error // empty' "$W/go/big.json" 2>/dev/null || true) $(tail -n 3 "$W/go/big.log" | tr '\n' ' ')"
+		big_err=${big_err//[$'\n\t|']/ } # one line of the table
 		say "  $big_err"
 		return
 	fi
