@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/kunobi-ninja/kache/internal/store"
@@ -30,17 +31,19 @@ type object struct {
 
 // lookup returns key's entry from the store: a directory holding one
 // regular file, named by the hex of its OutputID, whose content is the
-// object. An entry of another shape is removed and is a miss.
+// object. An entry of another shape is removed and is a miss. The entry
+// is read with the fewest calls that tell its shape (its names, then the
+// one file's lstat): every warm get takes this path.
 func lookup(st store.Store, key string) (object, bool) {
 	dir, err := st.Lookup(key)
 	if err != nil {
 		return object{}, false
 	}
-	des, err := os.ReadDir(dir)
+	names, err := readNames(dir)
 	if err != nil {
 		return object{}, false // removed meanwhile
 	}
-	o, err := entryObject(dir, des)
+	o, err := entryObject(dir, names)
 	if err != nil {
 		_ = st.Remove(key)
 		return object{}, false
@@ -48,19 +51,49 @@ func lookup(st store.Store, key string) (object, bool) {
 	return o, true
 }
 
-func entryObject(dir string, des []os.DirEntry) (object, error) {
-	if len(des) != 1 || !des[0].Type().IsRegular() {
+// readNames returns the names in dir (at most two: an entry holds one),
+// without the os.File, sorting and DirEntry values of os.ReadDir.
+func readNames(dir string) ([]string, error) {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	var buf [2048]byte
+	var names []string
+	for len(names) < 2 {
+		n, err := syscall.ReadDirent(fd, buf[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
+	}
+	return names, nil
+}
+
+func entryObject(dir string, names []string) (object, error) {
+	if len(names) != 1 {
 		return object{}, fmt.Errorf("entry %s: want one file", dir)
 	}
-	out, err := hex.DecodeString(des[0].Name())
+	out, err := hex.DecodeString(names[0])
 	if err != nil || len(out) == 0 || len(out) > maxActionID {
-		return object{}, fmt.Errorf("entry %s: %q is not an OutputID", dir, des[0].Name())
+		return object{}, fmt.Errorf("entry %s: %q is not an OutputID", dir, names[0])
 	}
-	fi, err := des[0].Info()
+	path := dir + string(filepath.Separator) + names[0]
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return object{}, err
 	}
-	return object{path: filepath.Join(dir, des[0].Name()), outputID: out, size: fi.Size(), time: fi.ModTime()}, nil
+	if !fi.Mode().IsRegular() {
+		return object{}, fmt.Errorf("entry %s: want one file", dir)
+	}
+	return object{path: path, outputID: out, size: fi.Size(), time: fi.ModTime()}, nil
 }
 
 // pending is a put being written: into a new entry's directory in the

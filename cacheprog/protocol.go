@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -80,6 +81,9 @@ func (r *reader) next() (*Request, error) {
 			}
 			continue // the go command writes a blank line after each request
 		}
+		if req, ok := parseGet(line); ok {
+			return req, nil
+		}
 		var req Request
 		if jerr := json.Unmarshal(line, &req); jerr != nil {
 			if err != nil {
@@ -90,6 +94,64 @@ func (r *reader) next() (*Request, error) {
 		return &req, nil
 	}
 }
+
+// getPrefix and getMiddle frame a get as the go command writes it
+// (json.Marshal of its request: ID, Command, ActionID, nothing else).
+const (
+	getPrefix = `{"ID":`
+	getMiddle = `,"Command":"get","ActionID":"`
+)
+
+// parseGet reads a get written exactly as the go command writes one,
+// without encoding/json's reflection: a warm build sends one per action.
+// Anything else (another command, other fields or spacing, any escape)
+// is not ok, and goes to json.Unmarshal, which gives the same request
+// for every line parseGet accepts.
+func parseGet(line []byte) (*Request, bool) {
+	rest, ok := bytes.CutPrefix(bytes.TrimRight(line, " \t\r\n"), []byte(getPrefix))
+	if !ok {
+		return nil, false
+	}
+	i := 0
+	for i < len(rest) && i < 19 && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || (rest[0] == '0' && i > 1) {
+		return nil, false
+	}
+	id, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	b64, ok := bytes.CutPrefix(rest[i:], []byte(getMiddle))
+	if !ok || !bytes.HasSuffix(b64, []byte(`"}`)) {
+		return nil, false
+	}
+	b64 = b64[:len(b64)-2]
+	if len(b64) == 0 || len(b64) > 4*maxActionID {
+		return nil, false
+	}
+	for _, c := range b64 {
+		if !base64Byte[c] {
+			return nil, false
+		}
+	}
+	aid := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	n, err := base64.StdEncoding.Decode(aid, b64)
+	if err != nil {
+		return nil, false
+	}
+	return &Request{ID: id, Command: cmdGet, ActionID: aid[:n]}, true
+}
+
+// base64Byte tells the bytes of standard base64's alphabet (the decoder
+// would skip a \r or \n, which JSON refuses inside a string).
+var base64Byte = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") {
+		t[c] = true
+	}
+	return t
+}()
 
 // line reads one line, at most maxRequestLine long.
 func (r *reader) line() ([]byte, error) {

@@ -2,7 +2,6 @@ package cacheprog
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -59,6 +58,7 @@ type session struct {
 	o       Options
 	in      *reader
 	outMu   sync.Mutex
+	outBuf  []byte // a response being written, under outMu
 	gets    sync.WaitGroup
 	sem     chan struct{}
 	mu      sync.Mutex
@@ -215,13 +215,14 @@ func checkID(what string, id []byte) error {
 // respond writes one response line; a failed write means the go command
 // is gone, which the next read sees.
 func (s *session) respond(r Response) {
-	b, err := json.Marshal(r)
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	b, err := appendResponse(s.outBuf[:0], r)
 	if err != nil {
 		return
 	}
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	_, _ = s.o.Stdout.Write(append(b, '\n'))
+	s.outBuf = b
+	_, _ = s.o.Stdout.Write(b)
 }
 
 // note keeps a problem for the session's record.

@@ -20,7 +20,10 @@
 #      from the remote, beside Debian's sccache; the cost of a hit
 #  11. the go command's cache through kache (GOCACHEPROG="kache cacheprog"):
 #      `go build ./...` of this repository cold, warm from the local store and
-#      warm from a versitygw bucket, beside the go command's own cache
+#      warm from a versitygw bucket, beside the go command's own cache and a
+#      peer cache program (go-cacher of bradfitz/go-tool-cache, installed
+#      from the module proxy); and of one larger module from the module
+#      proxy (golang.org/x/tools), cold and warm local, beside go's own cache
 # then rewrites the generated block of docs/benchmarks.md (the reading
 # below the block is kept). Installs missing peers with apt-get. Every
 # process it starts carries KACHE_BENCH_WORK in its environment, which is
@@ -51,7 +54,7 @@ scale_sizes=${BENCH_SCALE:-100 1000 10000 100000}
 
 install_peers() {
 	local t missing=() sudo= want="sccache rclone hyperfine jq"
-	[ "${BENCH_ONLY:-}" = bench_cacheprog ] && want=jq # section 10 alone needs no peer
+	case ${BENCH_ONLY:-} in bench_cacheprog | cacheprog) want=jq ;; esac # section 11 alone needs no Debian peer
 	for t in $want; do
 		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 	done
@@ -587,20 +590,21 @@ bench_rust() {
 
 # --- 11: the go command's cache ------------------------------------------------------
 
-# gobuild NAME PROG: one timed `go build ./...` of this repository with a
-# fresh GOCACHE (through `kache cacheprog` if PROG is set), appending its
-# seconds to go.NAME; the kache environment is the caller's.
+# gobuild NAME PROG [DIR]: one timed `go build ./...` in DIR (this
+# repository by default) with a fresh GOCACHE, GOCACHEPROG=PROG ("" for the
+# go command's own cache), appending its seconds to go.NAME; the kache
+# environment (and GOMODCACHE) is the caller's.
 gobuild() {
 	local t0 t1 gc=$W/go/gocache-$1-$RANDOM TIMEFORMAT='%U %S'
 	mkdir -p "$gc"
 	t0=$(us_now)
-	{ time (cd "$repo" && GOCACHE=$gc GOCACHEPROG=${2:+"$bin cacheprog"} GOPROXY=off GOFLAGS= go build ./... 2>"$W/go.err"); } 2>"$W/go.time" ||
+	{ time (cd "${3:-$repo}" && GOCACHE=$gc GOCACHEPROG=$2 GOPROXY=off GOFLAGS= GOWORK=off go build ./... 2>"$W/go.err"); } 2>"$W/go.time" ||
 		{ cat "$W/go.err" >&2; return 1; }
 	t1=$(us_now)
 	go_cpu "$1"
 	awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.$1"
 	go_load "$1" "$t0" "$t1"
-	[ -z "${2:-}" ] || kache_cpu "$1"
+	[ "$2" != "$kprog" ] || kache_cpu "$1"
 }
 
 # kache_cpu NAME: the CPU seconds of the last cache program session.
@@ -616,18 +620,21 @@ go_cpu() { awk '{print $1 + $2}' "$W/go.time" >>"$W/gocpu.$1"; }
 # shared machine's other work shows here).
 go_load() { runs "$1: $(ms_between "$2" "$3") ms, load average after: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
-# default_go: the go command's own cache, cold (`go clean -cache`), then warm.
+# default_go [SUFFIX DIR]: the go command's own cache, cold (`go clean
+# -cache`), then warm, in DIR (this repository by default), as
+# default_cold$SUFFIX and default_warm$SUFFIX.
 default_go() {
-	local gc=$W/go/gocache-default t0 t1 phase TIMEFORMAT='%U %S'
+	local sfx=${1:-} t0 t1 phase TIMEFORMAT='%U %S'
+	local gc=$W/go/gocache-default$sfx
 	mkdir -p "$gc"
 	GOCACHE=$gc go clean -cache
 	for phase in cold warm; do
 		t0=$(us_now)
-		{ time (cd "$repo" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= go build ./...); } 2>"$W/go.time"
+		{ time (cd "${2:-$repo}" && GOCACHE=$gc GOCACHEPROG= GOPROXY=off GOFLAGS= GOWORK=off go build ./...); } 2>"$W/go.time"
 		t1=$(us_now)
-		go_cpu "default_$phase"
-		awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.default_$phase"
-		go_load "default_$phase" "$t0" "$t1"
+		go_cpu "default_$phase$sfx"
+		awk -v a="$t0" -v b="$t1" 'BEGIN {print (b-a)/1e6}' >>"$W/go.default_$phase$sfx"
+		go_load "default_$phase$sfx" "$t0" "$t1"
 	done
 }
 
@@ -637,42 +644,117 @@ default_go() {
 kache_go() {
 	export KACHE_CACHE_DIR=$W/go/local-$1 KACHE_SOCKET_PATH=$W/go/local-$1.sock
 	unset KACHE_S3_BUCKET
-	gobuild kache_cold 1
-	gobuild kache_warm 1
+	gobuild kache_cold "$kprog"
+	gobuild kache_warm "$kprog"
 	"$bin" daemon stop >/dev/null 2>&1 || true
 	(
 		# shellcheck disable=SC1091
 		. "$W/gw/env"
 		export KACHE_S3_PREFIX=go-$1/ KACHE_CACHE_DIR=$W/go/fill-$1 KACHE_SOCKET_PATH=$W/go/fill-$1.sock
-		gobuild kache_cold_remote 1
+		gobuild kache_cold_remote "$kprog"
 		"$bin" flush --timeout 10m >/dev/null || say "  WARNING: flush after run $1 did not confirm every upload"
 		"$bin" daemon stop >/dev/null 2>&1
 		export KACHE_CACHE_DIR=$W/go/empty-$1 KACHE_SOCKET_PATH=$W/go/empty-$1.sock
 		"$bin" daemon start >/dev/null
-		gobuild kache_warm_remote 1
+		gobuild kache_warm_remote "$kprog"
 		"$bin" daemon stop >/dev/null 2>&1
 	)
-	go_counts "$1"
 }
 
 # go_counts RUN: the sessions' counts of run RUN, from builds.jsonl.
 go_counts() {
 	local d
-	for d in local fill empty; do
+	for d in local fill empty big; do
+		[ -f "$W/go/$d-$1/builds.jsonl" ] || continue
 		runs "go run $1, cache dir $d: $(jq -c -s '[.[] | select(.tool == "go") | .go] | {sessions: length, gets: (map(.gets) | add), hits: (map(.hits) | add), remote_hits: (map(.remote_hits) | add), misses: (map(.misses) | add), puts: (map(.puts) | add), kache_cpu_s: ((map(.cpu_ms) | add) / 1000)}' "$W/go/$d-$1/builds.jsonl")"
 	done
 }
 
+# The peer cache program and the larger module, both from the module proxy,
+# at fixed versions so that runs compare; fetched untimed into a private
+# GOPATH (and module cache) under the work dir.
+cacher_pkg=github.com/bradfitz/go-tool-cache/cmd/go-cacher
+cacher_version=v0.0.0-20260722201841-0bb331e19f64
+big_module=golang.org/x/tools
+big_version=v0.52.0
+
+# goget CMD...: runs a go command that reaches the module proxy, with the
+# bench's private GOPATH and module cache (writable, so the work dir can be
+# removed), this machine's Go, and no workspace.
+goget() {
+	GOPATH=$W/go/gopath GOMODCACHE=$W/go/gopath/pkg/mod GOBIN=$W/go/gobin GOFLAGS=-modcacherw GOTOOLCHAIN=local GOWORK=off "$@"
+}
+
+# install_cacher: installs go-cacher into $W/go/gobin; on failure prints
+# the command and its error, and cacher_err says why.
+install_cacher() {
+	local cmd="go install $cacher_pkg@$cacher_version"
+	cacher_err=
+	if ! goget $cmd >"$W/go/cacher.log" 2>&1; then
+		cacher_err="\`$cmd\` failed: $(tail -n 3 "$W/go/cacher.log" | tr '\n' ' ')"
+		cacher_err=${cacher_err//[$'\n\t|']/ } # one line of the table
+		say "  peer go-cacher not installed: $cacher_err"
+		return
+	fi
+	say "  peer: $cacher_pkg@$cacher_version, installed"
+}
+
+# fetch_big: downloads the larger module and everything it builds with into
+# the private module cache, and copies it to $W/go/big (a module in the
+# module cache is read-only); big_err says why it could not.
+fetch_big() {
+	local src
+	big_err=
+	goget go mod download -json "$big_module@$big_version" >"$W/go/big.json" 2>"$W/go/big.log" || true
+	src=$(jq -r '.Dir // empty' "$W/go/big.json" 2>/dev/null || true)
+	if [ -z "$src" ] || [ ! -d "$src" ] || ! cp -r "$src" "$W/go/big" || ! chmod -R u+w "$W/go/big" ||
+		! (cd "$W/go/big" && goget go mod download) >>"$W/go/big.log" 2>&1; then
+		big_err="could not fetch $big_module@$big_version: $(jq -r '.Error // empty' "$W/go/big.json" 2>/dev/null || true) $(tail -n 3 "$W/go/big.log" | tr '\n' ' ')"
+		big_err=${big_err//[$'\n\t|']/ } # one line of the table
+		say "  $big_err"
+		return
+	fi
+	say "  larger module: $big_module@$big_version, $(cd "$W/go/big" && goget go list ./... 2>/dev/null | wc -l) packages"
+}
+
+# cacher_go RUN: go-cacher cold (an empty cache dir), then warm from that
+# cache dir with a fresh GOCACHE, on this repository.
+cacher_go() {
+	local p="$W/go/gobin/go-cacher -cache-dir $W/go/cacher-$1"
+	gobuild cacher_cold "$p"
+	gobuild cacher_warm "$p"
+}
+
+# big_go RUN: the larger module with go's own cache, then through kache
+# (no remote) cold and warm local.
+big_go() {
+	(
+		export GOMODCACHE=$W/go/gopath/pkg/mod GOPATH=$W/go/gopath
+		default_go _big "$W/go/big"
+		export KACHE_CACHE_DIR=$W/go/big-$1 KACHE_SOCKET_PATH=$W/go/big-$1.sock
+		unset KACHE_S3_BUCKET
+		gobuild kache_cold_big "$kprog" "$W/go/big"
+		gobuild kache_warm_big "$kprog" "$W/go/big"
+		"$bin" daemon stop >/dev/null 2>&1 || true
+	)
+}
+
 bench_cacheprog() {
 	local go_runs=${BENCH_GO_RUNS:-3} i
-	section "11. go build ./... of this repository: go's own cache vs GOCACHEPROG=\"kache cacheprog\" ($go_runs runs, alternating)"
+	kprog="$bin cacheprog"
+	section "11. go build ./...: go's own cache vs GOCACHEPROG=\"kache cacheprog\" vs go-cacher; this repository and $big_module ($go_runs runs, alternating)"
 	mkdir -p "$W/go"
+	install_cacher
+	fetch_big
 	"$repo/scripts/versitygw.sh" start "$W/gw"
 	export KACHE_CONFIG=$W/none.toml KACHE_DAEMON_IDLE_TIMEOUT=0
 	unset KACHE_REMOTE_DIR KACHE_LOG KACHE_S3_PREFIX
 	for i in $(seq "$go_runs"); do
 		default_go
 		kache_go "$i"
+		[ -n "$cacher_err" ] || cacher_go "$i"
+		[ -n "$big_err" ] || big_go "$i"
+		go_counts "$i"
 	done
 	"$repo/scripts/versitygw.sh" stop "$W/gw" 2>/dev/null
 	go_row "cold: kache, no remote / \`go clean -cache\`" kache_cold default_cold 1.05
@@ -682,7 +764,20 @@ bench_cacheprog() {
 	cpu_row "cold, CPU: go + kache's own, no remote / \`go clean -cache\`" kache_cold default_cold 1.05
 	cpu_row "cold, CPU: go + kache's own, uploading / \`go clean -cache\`" kache_cold_remote default_cold 1.05
 	cpu_row "warm local, CPU: go + kache's own / go's warm cache" kache_warm default_warm 1.1
-	runs "go build ./... (s): $(for f in default_cold default_warm kache_cold kache_warm kache_cold_remote kache_warm_remote; do printf '%s %s; ' "$f" "$(list "$W/go.$f")"; done)"
+	if [ -n "$cacher_err" ]; then
+		row "peer go-cacher" "not installed: $cacher_err" "" "" "" "unknown"
+	else
+		go_row "cold: kache, no remote / go-cacher, empty cache dir" kache_cold cacher_cold 1
+		go_row "warm local: kache / go-cacher (fresh GOCACHE each)" kache_warm cacher_warm 1
+	fi
+	if [ -n "$big_err" ]; then
+		row "$big_module" "$big_err" "" "" "" "unknown"
+	else
+		go_row "$big_module cold: kache, no remote / \`go clean -cache\`" kache_cold_big default_cold_big 1.05
+		go_row "$big_module warm local (fresh GOCACHE) / go's warm cache" kache_warm_big default_warm_big 1.1
+		cpu_row "$big_module warm local, CPU: go + kache's own / go's warm cache" kache_warm_big default_warm_big 1.1
+	fi
+	runs "go build ./... (s): $(for f in default_cold default_warm kache_cold kache_warm kache_cold_remote kache_warm_remote cacher_cold cacher_warm default_cold_big default_warm_big kache_cold_big kache_warm_big; do if [ -s "$W/go.$f" ]; then printf '%s %s; ' "$f" "$(list "$W/go.$f")"; fi; done)"
 }
 
 # cpu_row TITLE KACHE PEER TARGET: a row for the median CPU seconds, the

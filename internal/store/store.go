@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,8 +27,28 @@ type Store struct{ Dir string }
 // symlink, or writable by others (docs/security.md).
 var ErrNotTrusted = errors.New("store entry not trusted")
 
-// Path is where key's entry lives.
-func (s Store) Path(key string) string { return filepath.Join(s.Dir, key) }
+// Path is where key's entry lives: filepath.Join(s.Dir, key), without
+// its Clean (a walk of the whole path, on every lookup) when Dir is clean
+// already and key a plain name.
+func (s Store) Path(key string) string {
+	if plainName(key) && cleanDir(s.Dir) {
+		return s.Dir + string(filepath.Separator) + key
+	}
+	return filepath.Join(s.Dir, key)
+}
+
+func plainName(key string) bool {
+	return key != "" && key != "." && key != ".." && !strings.ContainsRune(key, filepath.Separator)
+}
+
+// cleanDir reports whether filepath.Clean would leave d as it is: no
+// empty, "." or ".." element, no trailing separator.
+func cleanDir(d string) bool {
+	const sep = string(filepath.Separator)
+	return d != "" && d[0] != '.' && !strings.HasSuffix(d, sep) && !strings.Contains(d, sep+sep) &&
+		!strings.Contains(d, sep+"."+sep) && !strings.Contains(d, sep+".."+sep) &&
+		!strings.HasSuffix(d, sep+".") && !strings.HasSuffix(d, sep+"..")
+}
 
 // Lookup returns key's entry directory if the store holds it as kache
 // would have left it, and marks it used (its mtime is the LRU clock), so

@@ -138,3 +138,17 @@ func TestPruneOldRemovesOnlyOldFiles(t *testing.T) {
 		t.Errorf("a missing directory: %d removed", n)
 	}
 }
+
+// TestPathIsJoin: Path is filepath.Join, on its fast path and off it.
+func TestPathIsJoin(t *testing.T) {
+	dirs := []string{"/home/u/.cache/kache/store", "/s", "/", "", ".", "..", "rel/dir", "./rel", "/a//b", "/a/./b",
+		"/a/../b", "/a/b/", "/a/b/.", "/a/b/..", "/a/.b/c", "/a/b..c", "/a/..b", ".hidden/x"}
+	keys := []string{"go-00ff", "abc", "", ".", "..", "a/b", "../x", ".x", "x.."}
+	for _, d := range dirs {
+		for _, k := range keys {
+			if got, want := (Store{Dir: d}).Path(k), filepath.Join(d, k); got != want {
+				t.Errorf("Store{%q}.Path(%q) = %q, want %q", d, k, got, want)
+			}
+		}
+	}
+}
