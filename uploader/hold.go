@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kunobi-ninja/kache/internal/poll"
 	"github.com/kunobi-ninja/kache/internal/procid"
 )
 
@@ -178,25 +179,14 @@ func (p *Pool) HoldFor(pid int) {
 func (p *Pool) WaitingForBuilds() []int { return p.hold.pids() }
 
 // watchHold ends the hold once its builds are gone, looking only while
-// it holds.
+// it holds. A drain ends the hold itself (beginDrain); the watcher then
+// returns at its next look.
 func (p *Pool) watchHold() {
 	defer p.wg.Done()
-	t := time.NewTicker(holdPoll)
-	defer t.Stop()
-	for {
-		select {
-		case now := <-t.C:
-			if p.hold.check(now) {
-				return
-			}
-		case <-p.closed:
-			p.hold.end()
-			return
-		case <-p.ctx.Done():
-			p.hold.end()
-			return
-		}
-	}
+	_ = poll.Until(p.ctx, poll.Real, holdPoll, poll.Forever, func() bool {
+		return isClosed(p.closed) || p.hold.check(time.Now())
+	})
+	p.hold.end()
 }
 
 // holdEnded logs why uploads resume.
