@@ -12,23 +12,20 @@ import (
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/history"
-	"github.com/kunobi-ninja/kache/internal/runlock"
 	"github.com/kunobi-ninja/kache/internal/spool"
-	"github.com/kunobi-ninja/kache/internal/statefile"
 )
 
 // readFiles fills what the files say, online or not: the store, the spool,
-// failed intents, recent transfers and the lifecycle history.
-func readFiles(p config.Paths, s *Snapshot) {
+// failed intents, recent transfers and the lifecycle history, whose
+// running generation is the one the probe h found.
+func readFiles(p config.Paths, h daemonctl.Report, s *Snapshot) {
 	s.Store = storeSize(p.StoreDir())
 	s.Spool = spool.Summarize(p.SpoolDir())
 	s.Failed, s.FailedN = failed(p.FailedDir())
 	s.Recent = recentEvents(p.EventsFile(), maxRecent)
 	gens, _ := history.Load(history.File(p.CacheDir))
-	if d := s.Daemon; d != nil {
-		history.Mark(gens, d.Pid, d.StartedAt)
-	} else if rec, err := statefile.ReadState(p.StateFile()); err == nil && runlock.LockHeld(p.RunLock()) {
-		history.Mark(gens, rec.Pid, rec.StartedAt)
+	if pid, started, ok := h.Live(); ok {
+		history.Mark(gens, pid, started)
 	}
 	if len(gens) > maxHistory {
 		gens = gens[:maxHistory]

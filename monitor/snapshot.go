@@ -108,7 +108,8 @@ const (
 // askTimeout, and the files in every case.
 func Gather(ctx context.Context, src Source) Snapshot {
 	s := Snapshot{At: time.Now(), Binary: src.Binary}
-	if h := ask(ctx, src.Paths, &s); !s.Online {
+	h := ask(ctx, src.Paths, &s)
+	if !s.Online {
 		s.Offline = offline(src, h)
 	}
 	if s.Totals == nil {
@@ -116,7 +117,7 @@ func Gather(ctx context.Context, src Source) Snapshot {
 			s.Totals = &t
 		}
 	}
-	readFiles(src.Paths, &s)
+	readFiles(src.Paths, h, &s)
 	builds := src.Builds
 	if builds == nil {
 		builds = NewBuilds(BuildsFile(src.Paths))
