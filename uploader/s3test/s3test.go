@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,11 +131,28 @@ func (s *Server) start() error {
 		"--port", s.addr, "--quiet", "--keep-alive", "posix", s.Root)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that forked the server exits,
+		// not the process: a goroutine of the code under test that locks
+		// a thread and exits (an upload worker does) could take the
+		// forking thread with it and kill the server mid-test (it did:
+		// TestPoolS3FiveHundredUploadsDrained lost its server with one
+		// upload left). This goroutine keeps its thread until the server
+		// has exited.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
 		return err
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
 	s.proc = p
 	if err := s.waitReady(p); err != nil {
 		s.Stop()

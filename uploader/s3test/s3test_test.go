@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kunobi-ninja/kache/uploader/s3test"
 )
@@ -73,5 +75,25 @@ func TestTwoServers(t *testing.T) {
 	a, b := s3test.Start(t), s3test.Start(t)
 	if a.Endpoint == b.Endpoint || a.Root == b.Root {
 		t.Fatalf("two servers share %s / %s", a.Endpoint, a.Root)
+	}
+}
+
+// TestServerOutlivesTheStartingThread: a server started from a goroutine
+// locked to its thread, which then exits and takes the thread with it (as
+// an upload worker does), still serves. The server's death signal follows
+// the thread that forked it, so that thread must not be the caller's.
+func TestServerOutlivesTheStartingThread(t *testing.T) {
+	got := make(chan *s3test.Server)
+	go func() {
+		runtime.LockOSThread() // exits locked: the runtime ends this thread
+		got <- s3test.Start(t)
+	}()
+	srv := <-got
+	// The thread ends as its goroutine returns; a SIGKILL then takes the
+	// server within milliseconds. It must keep answering.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if code, err := status(srv.Endpoint); err != nil || code != http.StatusForbidden {
+			t.Fatalf("the server died with the thread that started it: %d, %v", code, err)
+		}
 	}
 }
