@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/internal/daemonctl"
@@ -167,8 +168,9 @@ func newWrapper(env *Env, p config.Paths, epoch int64) *daemonctl.Wrapper {
 			_, _, err := ensureDaemon(ctx, env, p, startTimeout)
 			return err
 		},
-		Breaker: daemonctl.NewBreaker(p, epoch),
-		Handoff: func(context.Context) error { return spawnSuccessor(env, p) },
+		Breaker:   daemonctl.NewBreaker(p, epoch),
+		Handoff:   func(context.Context) error { return spawnSuccessor(env, p) },
+		GaveWayTo: func() int64 { return daemonctl.RecentGiveWay(p, time.Now()) },
 	}
 }
 

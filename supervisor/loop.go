@@ -215,6 +215,9 @@ func (d *Daemon) finish() error {
 	rec := statefile.ExitRecord{Pid: os.Getpid(), Reason: out.reason, Code: out.code, Drained: d.report.Drained,
 		Left: d.report.Left, Failed: d.report.Failed, At: time.Now(), Message: d.state().cause,
 		RemoteDown: d.report.RemoteDown}
+	if out.code == service.ExitEpochStale {
+		rec.GaveWayTo = d.newerClient.Load()
+	}
 	if d.forced { // counted now, not from the pool's cached count: the drain was cut short
 		rec.Left = spool.Count(d.o.Paths.SpoolDir())
 	}

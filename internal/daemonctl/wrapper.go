@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/kunobi-ninja/kache/config"
 	"github.com/kunobi-ninja/kache/rpc"
 )
 
@@ -28,6 +29,9 @@ type Wrapper struct {
 	// and returns at once; the spooled intents are the successor's work.
 	// Nil: Upload waits through Start instead.
 	Handoff func(ctx context.Context) error
+	// GaveWayTo, if set, is the newer installation's epoch the last daemon
+	// exited for, when that was a moment ago (RecentGiveWay); 0 if none.
+	GaveWayTo func() int64
 	// BuildPid is the build the uploads come from (cargo, the go
 	// command): the daemon's uploads wait until it ends. 0: none.
 	BuildPid int
@@ -85,6 +89,13 @@ func (w *Wrapper) Upload(ctx context.Context, entries []rpc.UploadEntry) UploadO
 			return out
 		}
 	}
+	if rpc.Offline(err) && w.newerGone() {
+		// The daemon exited a moment ago for a newer installation, whose
+		// next command starts that installation's daemon: starting an
+		// older one here would only make it give way again (a flap).
+		out.HandedOff = true
+		return out
+	}
 	for try := 0; err != nil && rpc.Offline(err) && try < w.tries(); try++ {
 		if serr := w.start(ctx); serr != nil {
 			err = serr
@@ -102,6 +113,32 @@ func (w *Wrapper) Upload(ctx context.Context, entries []rpc.UploadEntry) UploadO
 	}
 	out.Queued = res.Queued
 	return out
+}
+
+// newerGone reports whether the last daemon exited for an installation
+// newer than this client's, a moment ago.
+func (w *Wrapper) newerGone() bool {
+	if w.GaveWayTo == nil || w.Client.Epoch <= 0 {
+		return false
+	}
+	way := w.GaveWayTo()
+	return way > 0 && way > w.Client.Epoch
+}
+
+// giveWayWindow is how long after a daemon gave way to a newer
+// installation an older client leaves its intents to that installation's
+// daemon instead of starting its own. Past it, the newer installation may
+// be gone (a downgrade): the older client starts a daemon as always.
+const giveWayWindow = time.Minute
+
+// RecentGiveWay is the epoch the last daemon gave way to, if it exited
+// for a newer installation within giveWayWindow of now; else 0.
+func RecentGiveWay(p config.Paths, now time.Time) int64 {
+	rec, err := LastExit(p)
+	if err != nil || rec.GaveWayTo == 0 || now.Sub(rec.At) > giveWayWindow || now.Before(rec.At.Add(-time.Minute)) {
+		return 0
+	}
+	return rec.GaveWayTo
 }
 
 // givingWayTo is the epoch a shutting-down daemon exits for, or 0.

@@ -47,6 +47,10 @@ type ExitRecord struct {
 	// RemoteDown: the drain ended early, the remote unreachable; the
 	// uploads left wait in the spool.
 	RemoteDown bool `json:"remote_down,omitempty"`
+	// GaveWayTo is the newer installation's epoch a daemon exited for
+	// (exit 75); 0 otherwise. An older client that finds no daemon right
+	// after leaves its intents to that installation's daemon.
+	GaveWayTo int64 `json:"gave_way_to,omitempty"`
 }
 
 // WriteState replaces the state file atomically.
