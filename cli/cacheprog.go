@@ -91,7 +91,7 @@ type goDaemon struct {
 }
 
 func newGoDaemon(env *Env, p config.Paths) *goDaemon {
-	d := &goDaemon{up: &wrapperDaemon{env: env, p: p, by: "auto:cacheprog", build: cacheprog.GoCommandPid()}, checks: make(chan *rpc.Client, goChecks)}
+	d := &goDaemon{up: &wrapperDaemon{env: env, p: p, by: "auto:cacheprog", build: cacheprog.GoCommandPid}, checks: make(chan *rpc.Client, goChecks)}
 	for range goChecks {
 		d.checks <- &rpc.Client{Socket: p.Socket, Epoch: env.epoch(), DialTimeout: 100 * time.Millisecond}
 	}

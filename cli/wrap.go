@@ -52,7 +52,7 @@ func runWrapper(ctx context.Context, env *Env, argv []string) error {
 	}
 	o.CacheDir, o.Salt = p.CacheDir, cfg.KeySalt
 	if cfg.HasRemote() {
-		d := &wrapperDaemon{env: env, p: p, build: wrapper.BuildPid()}
+		d := &wrapperDaemon{env: env, p: p, build: wrapper.BuildPid}
 		defer d.close()
 		o.Daemon = d
 	}
@@ -73,10 +73,13 @@ func wrapperSetup(env *Env) (config.Paths, config.Config, error) {
 // wrapperDaemon is the daemon as the wrapper uses it: checks never start
 // it (a 100 ms dial, then a miss), uploads may.
 type wrapperDaemon struct {
-	env   *Env
-	p     config.Paths
-	by    string // how a daemon this starts records its start; "" auto:wrapper
-	build int    // the build's pid (cargo, the go command): uploads wait for it to end
+	env *Env
+	p   config.Paths
+	by  string // how a daemon this starts records its start; "" auto:wrapper
+	// build finds the build's pid (cargo, the go command), whose end the
+	// uploads wait for; asked only when there is something to upload, so a
+	// hit never reads /proc for it.
+	build func() int
 	check *rpc.Client
 }
 
@@ -90,9 +93,13 @@ func (d *wrapperDaemon) RemoteCheck(ctx context.Context, key string, deadline ti
 // Upload writes the intents, then hands them over; the spool keeps them
 // whatever becomes of the daemon.
 func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) error {
+	build := 0
+	if d.build != nil {
+		build = d.build()
+	}
 	var es []upload.Entry
 	for k, path := range entries {
-		es = append(es, upload.Entry{Key: k, Path: path, Build: d.build})
+		es = append(es, upload.Entry{Key: k, Path: path, Build: build})
 	}
 	wire, err := upload.Write(d.p.SpoolDir(), es, d.env.epoch())
 	if err != nil {
@@ -103,7 +110,7 @@ func (d *wrapperDaemon) Upload(ctx context.Context, entries map[string]string) e
 		d.env.startedBy = d.by
 	}
 	w := newWrapper(d.env, d.p, d.env.epoch())
-	w.BuildPid = d.build
+	w.BuildPid = build
 	defer w.Client.Close()
 	return w.Upload(ctx, wire).Kept
 }
